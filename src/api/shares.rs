@@ -1,0 +1,421 @@
+//! Shares, their documents, a document's history and any version's bytes.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState};
+use crate::catalog::{Document, Extraction, VersionRecord};
+
+#[derive(Serialize)]
+pub struct ShareSummary {
+    name: String,
+    documents: usize,
+    versions: u64,
+    last_change: Option<String>,
+}
+
+pub async fn list_shares(State(state): State<AppState>) -> Json<Vec<ShareSummary>> {
+    let catalog = state.catalog.read().expect("catalog lock");
+    let shares = catalog
+        .shares()
+        .map(|(name, s)| ShareSummary {
+            name: name.clone(),
+            documents: s.live_documents(),
+            versions: s.versions,
+            last_change: s.last_change.clone(),
+        })
+        .collect();
+    Json(shares)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    deleted: bool,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct DocumentSummary {
+    path: String,
+    version: u32,
+    deleted: bool,
+    size: u64,
+    sha256: String,
+    mime: Option<String>,
+    title: Option<String>,
+    modified: String,
+}
+
+#[derive(Serialize)]
+pub struct DocumentPage {
+    documents: Vec<DocumentSummary>,
+    next_cursor: Option<String>,
+}
+
+/// Documents in path order; `deleted=true` includes deleted ones; the cursor is the last path seen.
+pub async fn list_documents(
+    State(state): State<AppState>,
+    share: Result<Path<String>, PathRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<DocumentPage>, ApiError> {
+    let Path(share) = share?;
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let catalog = state.catalog.read().expect("catalog lock");
+    let share_state = catalog.share(&share).ok_or_else(|| unknown_share(&share))?;
+    let start = after.clone().unwrap_or_else(|| q.prefix.clone());
+    let mut documents = Vec::new();
+    let mut next_cursor = None;
+    let candidates = share_state
+        .docs
+        .range(start..)
+        .filter(|(p, _)| after.as_ref() != Some(*p))
+        .take_while(|(p, _)| p.starts_with(&q.prefix))
+        .filter(|(_, d)| q.deleted || d.is_live());
+    for (path, doc) in candidates {
+        if documents.len() == limit {
+            next_cursor = documents
+                .last()
+                .map(|d: &DocumentSummary| hex::encode(&d.path));
+            break;
+        }
+        documents.extend(summary(path, doc));
+    }
+    Ok(Json(DocumentPage {
+        documents,
+        next_cursor,
+    }))
+}
+
+fn summary(path: &str, doc: &Document) -> Option<DocumentSummary> {
+    let current = doc.current()?;
+    let content = doc
+        .versions
+        .iter()
+        .rev()
+        .find(|v| !v.is_deletion())
+        .unwrap_or(current);
+    Some(DocumentSummary {
+        path: path.to_owned(),
+        version: current.version,
+        deleted: current.is_deletion(),
+        size: current.size,
+        sha256: current.sha256.clone(),
+        mime: content.mime.clone(),
+        title: content.title.clone(),
+        modified: current.mtime.clone().unwrap_or_else(|| current.at.clone()),
+    })
+}
+
+fn decode_cursor(c: &str) -> Result<String, ApiError> {
+    hex::decode(c)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ApiError::bad_request("cursor is not one this API handed out"))
+}
+
+#[derive(Serialize)]
+pub struct HistoryEntry {
+    version: u32,
+    event: crate::catalog::Event,
+    at: String,
+    mtime: Option<String>,
+    size: u64,
+    sha256: String,
+    mime: Option<String>,
+    title: Option<String>,
+    author: Option<String>,
+    commit: Option<String>,
+    renamed_from: Option<String>,
+    renamed_to: Option<String>,
+    restored_from: Option<u32>,
+    extraction: Extraction,
+}
+
+impl From<&VersionRecord> for HistoryEntry {
+    fn from(v: &VersionRecord) -> Self {
+        HistoryEntry {
+            version: v.version,
+            event: v.event,
+            at: v.at.clone(),
+            mtime: v.mtime.clone(),
+            size: v.size,
+            sha256: v.sha256.clone(),
+            mime: v.mime.clone(),
+            title: v.title.clone(),
+            author: v.author.clone(),
+            commit: v.commit.clone(),
+            renamed_from: v.renamed_from.clone(),
+            renamed_to: v.renamed_to.clone(),
+            restored_from: v.restored_from,
+            extraction: v.extraction.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct History {
+    share: String,
+    path: String,
+    versions: Vec<HistoryEntry>,
+}
+
+/// A document's versions, newest first.
+pub async fn history(
+    State(state): State<AppState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<History>, ApiError> {
+    let Path((share, path)) = params?;
+    let path = document_path(&path)?;
+    let catalog = state.catalog.read().expect("catalog lock");
+    let doc = find(&catalog, &share, &path)?;
+    let versions = doc.versions.iter().rev().map(HistoryEntry::from).collect();
+    Ok(Json(History {
+        share,
+        path,
+        versions,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileQuery {
+    version: Option<u32>,
+}
+
+/// The bytes of a version (the current one by default), streamed from the archive.
+pub async fn download(
+    State(state): State<AppState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<FileQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path((share, path)) = params?;
+    let Query(q) = query?;
+    let path = document_path(&path)?;
+    let record = {
+        let catalog = state.catalog.read().expect("catalog lock");
+        let doc = find(&catalog, &share, &path)?;
+        pick_version(doc, &path, q.version)?.clone()
+    };
+    let blob = record
+        .blob
+        .as_deref()
+        .and_then(|b| git2::Oid::from_str(b).ok());
+    let blob = blob.ok_or_else(|| {
+        ApiError::internal(format!(
+            "version record without blob: {path} v{}",
+            record.version
+        ))
+    })?;
+    let body = stream_blob(state.archive_path.clone(), blob).await?;
+    let mime = record
+        .mime
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header_value(&mime));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(record.size));
+    headers.insert(
+        header::ETAG,
+        header_value(&format!("\"{}\"", record.sha256)),
+    );
+    headers.insert("x-docvault-version", HeaderValue::from(record.version));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        header_value(&content_disposition(&path)),
+    );
+    Ok(response)
+}
+
+fn pick_version<'a>(
+    doc: &'a Document,
+    path: &str,
+    version: Option<u32>,
+) -> Result<&'a VersionRecord, ApiError> {
+    let current = doc
+        .current()
+        .ok_or_else(|| ApiError::not_found(format!("no document {path}")))?;
+    let record = match version {
+        None => current,
+        Some(n) => doc
+            .version(n)
+            .ok_or_else(|| ApiError::not_found(format!("{path} has no version {n}")))?,
+    };
+    if record.is_deletion() {
+        let last = doc
+            .versions
+            .iter()
+            .rev()
+            .find(|v| !v.is_deletion())
+            .map_or(0, |v| v.version);
+        let message = match version {
+            None => format!(
+                "{path} was deleted (version {}); ask for an earlier version",
+                record.version
+            ),
+            Some(n) => format!("version {n} of {path} records its deletion and has no content"),
+        };
+        return Err(ApiError::gone(message, last));
+    }
+    Ok(record)
+}
+
+/// Reads the blob on a blocking thread and streams it out in chunks.
+async fn stream_blob(archive: std::path::PathBuf, blob: git2::Oid) -> Result<Body, ApiError> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let archive = match crate::archive::Archive::open(&archive) {
+            Ok(a) => a,
+            Err(e) => return drop(opened_tx.send(Err(e.to_string()))),
+        };
+        if !archive.repo().odb().is_ok_and(|odb| odb.exists(blob)) {
+            return drop(opened_tx.send(Err(format!("blob {blob} missing from the archive"))));
+        }
+        let _ = opened_tx.send(Ok(()));
+        let mut sink = ChunkSender { tx: tx.clone() };
+        if let Err(e) = archive.copy_blob(blob, &mut sink) {
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    match opened_rx.await {
+        Ok(Ok(())) => {
+            let mut rx = rx;
+            Ok(Body::from_stream(futures_util::stream::poll_fn(
+                move |cx| rx.poll_recv(cx),
+            )))
+        }
+        Ok(Err(e)) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// A `Write` that hands each chunk to the response body; the client hanging up stops the copy.
+struct ChunkSender {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+}
+
+impl std::io::Write for ChunkSender {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+}
+
+/// `attachment` with an ASCII fallback name and the RFC 5987 UTF-8 name.
+fn content_disposition(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+fn find<'a>(
+    catalog: &'a crate::catalog::Catalog,
+    share: &str,
+    path: &str,
+) -> Result<&'a Document, ApiError> {
+    let state = catalog.share(share).ok_or_else(|| unknown_share(share))?;
+    state
+        .docs
+        .get(path)
+        .ok_or_else(|| ApiError::not_found(format!("no document {path} in share {share}")))
+}
+
+fn unknown_share(share: &str) -> ApiError {
+    ApiError::not_found(format!("no share named {share}"))
+}
+
+/// A document path from a URL: relative, `/`-separated, NFC, never leaving the share.
+pub fn document_path(raw: &str) -> Result<String, ApiError> {
+    let bad = |why: &str| {
+        Err(ApiError::bad_request(format!(
+            "invalid document path {raw:?}: {why}"
+        )))
+    };
+    if raw.is_empty() {
+        return bad("empty");
+    }
+    if raw.starts_with('/') {
+        return bad("absolute paths are not allowed");
+    }
+    if raw.contains('\0') {
+        return bad("NUL byte");
+    }
+    if raw.contains('\\') {
+        return bad("backslashes are not allowed");
+    }
+    if raw
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return bad("empty, '.' or '..' components are not allowed");
+    }
+    Ok(crate::watch::nfc(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traversal_and_odd_paths_are_refused() {
+        for p in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/./b",
+            "a//b",
+            "a\\b",
+            "a\0b",
+            "a/",
+        ] {
+            assert!(document_path(p).is_err(), "{p:?} accepted");
+        }
+        assert_eq!(document_path("-lead/ü b.txt").unwrap(), "-lead/ü b.txt");
+    }
+
+    #[test]
+    fn disposition_has_ascii_fallback_and_utf8_name() {
+        assert_eq!(
+            content_disposition("a/Prüf bericht.docx"),
+            "attachment; filename=\"Pr_f bericht.docx\"; filename*=UTF-8''Pr%C3%BCf%20bericht%2Edocx"
+        );
+    }
+}

@@ -1,0 +1,1008 @@
+//! Configuration: the TOML file an operator writes, and the validated
+//! [`Config`] every other part reads.
+//!
+//! The file is read into raw serde structs that mirror it one to one
+//! (`deny_unknown_fields` on every table; durations and sizes kept as text),
+//! then checked and built into a [`Config`]: paths made absolute and
+//! normalised, durations and sizes parsed, globs compiled once to prove them,
+//! cross-references (retention rule → share, data dir ↔ share) resolved. Every
+//! problem is one line that names the file and the TOML key,
+//! `{file}: {key}: {problem}`, so `docvault check-config` says exactly what to
+//! fix; TOML syntax and type errors read `{file}: line N: {key}: {problem}`.
+//!
+//! Keys beyond the example in DESIGN.md:
+//! - `watch.delete_grace` (default `"2s"`, at most 1h): how long a file must
+//!   stay missing before its deletion is versioned, so that "delete, then
+//!   rename a temp file into place" saves come out as one `modified` version.
+//! - `watch.settle_cap` (default `"60s"`, at least `watch.settle`): a file that
+//!   never stops changing is versioned anyway after this long.
+//! - `shares[].create` (default `false`): `serve` creates a missing share
+//!   folder (and its parents) instead of refusing to start.
+//! - `[extract]`: reserved; an empty table is accepted.
+//!
+//! Ignore rules: the [`BUILTIN_IGNORES`] (editors' and office suites' temporary
+//! and lock files) match the file name anywhere in a share, case-insensitively;
+//! rsync's `.NAME.XXXXXX` temporaries are recognised by [`is_builtin_ignored`];
+//! users' globs (`watch.ignore`, `shares[].ignore`) match the whole
+//! share-relative path (`drafts/**`), and `*` never crosses a `/`.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// Where `--config` is looked for when it is not given, in this order.
+pub const DEFAULT_CONFIG_PATHS: [&str; 2] = ["./docvault.toml", "/etc/docvault/docvault.toml"];
+
+/// Temporary and lock files of editors and office suites, matched against the
+/// file name (last path component) anywhere in a share. rsync's
+/// `.NAME.XXXXXX` temporaries are too precise for a glob: see
+/// [`is_builtin_ignored`].
+pub const BUILTIN_IGNORES: &[&str] = &[
+    "~$*",
+    ".~lock.*#",
+    "~WRL*.tmp",
+    "*.tmp",
+    ".*.sw[a-p]",
+    ".*.swx",
+    "*~",
+    ".#*",
+    "4913",
+    "*.part",
+    "*.crdownload",
+    ".DS_Store",
+    "._*",
+    "Thumbs.db",
+    "desktop.ini",
+];
+
+const DEFAULT_DATA_DIR: &str = "./docvault-data";
+const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8270);
+const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
+const DEFAULT_RESCAN_EVERY: Duration = Duration::from_secs(3600);
+const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
+const DEFAULT_DELETE_GRACE: Duration = Duration::from_secs(2);
+const DEFAULT_SETTLE_CAP: Duration = Duration::from_secs(60);
+const DEFAULT_POLL_EVERY: Duration = Duration::from_secs(30);
+const HOUR: Duration = Duration::from_secs(3600);
+const MIN_RESCAN_EVERY: Duration = Duration::from_secs(1);
+const MIN_POLL_EVERY: Duration = Duration::from_millis(100);
+const SHARE_NAME_RULE: &str =
+    "lowercase letters, digits, '-' and '_', up to 64, starting with a letter or digit";
+
+/// The validated configuration of one docvault instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Absolute path of the config file it came from.
+    pub file: PathBuf,
+    /// Absolute and normalised; relative paths resolve against the config
+    /// file's folder.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub watch: WatchConfig,
+    pub shares: Vec<ShareConfig>,
+    /// In file order: the first matching rule wins.
+    pub retention: Vec<RetentionRule>,
+    pub tokens: Vec<TokenConfig>,
+    pub extract: ExtractConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Default `127.0.0.1:8270`.
+    pub listen: SocketAddr,
+}
+
+/// `[watch]`: settings shared by every share.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// A file is read once it has stayed unchanged this long; default 1s,
+    /// more than 0 and at most 1h.
+    pub settle: Duration,
+    /// Reconciliation scan interval; default 1h, at least 1s.
+    pub rescan_every: Duration,
+    /// Bytes; default 1 GiB. In TOML a string (`"1GiB"`, `"500 MB"`) or an
+    /// integer number of bytes.
+    pub max_file_size: u64,
+    /// How long a missing file must stay missing before its deletion is
+    /// versioned; default 2s, at most 1h.
+    pub delete_grace: Duration,
+    /// A file that never stops changing is versioned anyway after this;
+    /// default 60s, at least `settle`.
+    pub settle_cap: Duration,
+    /// Extra globs on the share-relative path, for every share.
+    pub ignore: Vec<String>,
+}
+
+/// One `[[shares]]` table: a watched folder.
+#[derive(Debug, Clone)]
+pub struct ShareConfig {
+    /// `^[a-z0-9][a-z0-9_-]{0,63}$`: it is a git branch name and a URL segment.
+    pub name: String,
+    /// Absolute and normalised, symlinks resolved where the folder exists.
+    pub path: PathBuf,
+    pub watcher: WatcherKind,
+    /// Poll interval when polling; default 30s, at least 100ms.
+    pub poll_every: Duration,
+    /// Extra globs on the share-relative path, for this share.
+    pub ignore: Vec<String>,
+    /// Create the folder (and its parents) at `serve` if it is missing.
+    pub create: bool,
+}
+
+/// How a share is watched: `"auto"` (native, or polling on network mounts),
+/// `"native"` or `"poll"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatcherKind {
+    Auto,
+    Native,
+    Poll,
+}
+
+/// One `[[retention]]` table.
+#[derive(Debug, Clone)]
+pub struct RetentionRule {
+    pub name: String,
+    /// `None`: every share. Every name is a configured share.
+    pub shares: Option<Vec<String>>,
+    /// Globs on the share-relative path; default `["**"]`.
+    pub paths: Vec<String>,
+    pub keep_last: Option<u32>,
+    pub keep_hourly: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+    /// `None`: keep forever.
+    pub retain_for: Option<Duration>,
+}
+
+/// What an API token may do; `Reader < Editor < Admin`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Reader,
+    Editor,
+    Admin,
+}
+
+/// One `[[tokens]]` table: only the token's SHA-256 is stored.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub name: String,
+    pub role: Role,
+    /// SHA-256 of the token's UTF-8 bytes.
+    pub sha256: [u8; 32],
+}
+
+/// `[extract]`: reserved for a later issue; no keys yet.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractConfig {}
+
+/// A config file that cannot be found, read, parsed or accepted. The messages
+/// are shown to the operator as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no config file: neither {} exists; pass --config FILE", list_nor(.tried))]
+    NotFound { tried: Vec<PathBuf> },
+    #[error("{}: cannot read the config file: {error}", .file.display())]
+    Read {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a value of the wrong type.
+    #[error("{}: {message}", .file.display())]
+    Syntax { file: PathBuf, message: String },
+    /// A value that parses but is not acceptable.
+    #[error("{}: {key}: {problem}", .file.display())]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        problem: String,
+    },
+}
+
+fn list_nor(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(" nor ")
+}
+
+impl Config {
+    /// Read, parse and validate. Does not require missing share folders with
+    /// `create = true` to exist.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            file: path.to_path_buf(),
+            error,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parse `text` as if it were the file at `path` (relative paths resolve
+    /// against its folder), with the same validation as [`Config::load`].
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        let file = std::path::absolute(path)
+            .map(|p| real_path(&normalize(&p)))
+            .map_err(|error| ConfigError::Read {
+                file: path.to_path_buf(),
+                error,
+            })?;
+        let base = file.parent().unwrap_or(Path::new("/"));
+        let check = Checker { file: path, base };
+        raw.build(&check, file.clone())
+    }
+
+    /// Resolve the `--config` flag: the flag if given, else the first of
+    /// [`DEFAULT_CONFIG_PATHS`] that exists.
+    pub fn locate(flag: Option<&Path>) -> Result<PathBuf, ConfigError> {
+        locate_in(flag, &DEFAULT_CONFIG_PATHS.map(PathBuf::from))
+    }
+
+    /// The share called `name`.
+    pub fn share(&self, name: &str) -> Option<&ShareConfig> {
+        self.shares.iter().find(|s| s.name == name)
+    }
+}
+
+fn locate_in(flag: Option<&Path>, candidates: &[PathBuf]) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = flag {
+        return Ok(path.to_path_buf());
+    }
+    let found = candidates.iter().find(|p| p.exists()).cloned();
+    found.ok_or_else(|| ConfigError::NotFound {
+        tried: candidates.to_vec(),
+    })
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN,
+        }
+    }
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            settle: DEFAULT_SETTLE,
+            rescan_every: DEFAULT_RESCAN_EVERY,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            delete_grace: DEFAULT_DELETE_GRACE,
+            settle_cap: DEFAULT_SETTLE_CAP,
+            ignore: Vec::new(),
+        }
+    }
+}
+
+impl WatchConfig {
+    /// The built-in ignore list plus the `[watch]` and the share's own globs,
+    /// compiled. Use it with [`is_ignored`], which adds the rsync check.
+    pub fn ignore_set(&self, share: &ShareConfig) -> GlobSet {
+        let mut set = GlobSetBuilder::new();
+        for glob in BUILTIN_GLOBS.iter() {
+            set.add(glob.clone());
+        }
+        for glob in self.ignore.iter().chain(&share.ignore) {
+            // Validated at load; a hand-built config with a bad glob loses it.
+            if let Ok(glob) = user_glob(glob) {
+                set.add(glob);
+            }
+        }
+        set.build()
+            .expect("globs that compiled alone also compile as a set")
+    }
+}
+
+/// Whether the share-relative, `/`-separated `rel_path` is ignored by `set`
+/// (from [`WatchConfig::ignore_set`]) or is an rsync temporary.
+pub fn is_ignored(set: &GlobSet, rel_path: &str) -> bool {
+    is_rsync_temp(file_name(rel_path)) || set.is_match(rel_path)
+}
+
+/// Whether a file name (last path component) is one of the built-in ignores:
+/// [`BUILTIN_IGNORES`], or rsync's temporary `.NAME.XXXXXX` (a leading dot,
+/// the name, a dot and exactly six ASCII letters or digits).
+pub fn is_builtin_ignored(file_name: &str) -> bool {
+    BUILTIN_SET.is_match(file_name) || is_rsync_temp(file_name)
+}
+
+static BUILTIN_GLOBS: LazyLock<Vec<Glob>> =
+    LazyLock::new(|| BUILTIN_IGNORES.iter().map(|p| builtin_glob(p)).collect());
+
+static BUILTIN_SET: LazyLock<GlobSet> = LazyLock::new(|| {
+    let mut set = GlobSetBuilder::new();
+    for glob in BUILTIN_GLOBS.iter() {
+        set.add(glob.clone());
+    }
+    set.build().expect("the built-in globs compile as a set")
+});
+
+fn builtin_glob(pattern: &str) -> Glob {
+    GlobBuilder::new(&format!("**/{pattern}"))
+        .literal_separator(true)
+        .case_insensitive(true)
+        .build()
+        .expect("the built-in globs are valid")
+}
+
+fn user_glob(glob: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(glob).literal_separator(true).build()
+}
+
+fn file_name(rel_path: &str) -> &str {
+    rel_path.rsplit_once('/').map_or(rel_path, |(_, name)| name)
+}
+
+fn is_rsync_temp(name: &str) -> bool {
+    let Some((stem, suffix)) = name.strip_prefix('.').and_then(|n| n.rsplit_once('.')) else {
+        return false;
+    };
+    !stem.is_empty() && suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Role, String> {
+        match text {
+            "reader" => Ok(Role::Reader),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            _ => Err(format!(
+                "unknown role {text:?} (expected reader, editor or admin)"
+            )),
+        }
+    }
+}
+
+impl FromStr for WatcherKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<WatcherKind, String> {
+        match text {
+            "auto" => Ok(WatcherKind::Auto),
+            "native" => Ok(WatcherKind::Native),
+            "poll" => Ok(WatcherKind::Poll),
+            _ => Err(format!(
+                "unknown watcher {text:?} (expected auto, native or poll)"
+            )),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// TOML syntax and type errors
+
+fn syntax_error(file: &Path, text: &str, error: &toml::de::Error) -> ConfigError {
+    let message = match error.span() {
+        Some(span) => located(text, span.start, &one_line(error.message())),
+        None => one_line(&error.to_string()),
+    };
+    ConfigError::Syntax {
+        file: file.to_path_buf(),
+        message,
+    }
+}
+
+fn located(text: &str, at: usize, message: &str) -> String {
+    let before = &text.as_bytes()[..at.min(text.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    match key_at(text, at) {
+        Some(key) => format!("line {line}: {key}: {message}"),
+        None => format!("line {line}: {message}"),
+    }
+}
+
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join(": ")
+}
+
+/// The TOML path (`shares[1].watcher`) of the key or value at byte `at`.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let doc = DeTable::parse(text).ok()?;
+    table_key_at(doc.get_ref(), at, "")
+}
+
+fn table_key_at(table: &DeTable<'_>, at: usize, prefix: &str) -> Option<String> {
+    table.iter().find_map(|(key, value)| {
+        let path = match prefix {
+            "" => key.get_ref().to_string(),
+            _ => format!("{prefix}.{}", key.get_ref()),
+        };
+        value_key_at(value, at, &path).or_else(|| key.span().contains(&at).then_some(path))
+    })
+}
+
+fn value_key_at(value: &Spanned<DeValue<'_>>, at: usize, path: &str) -> Option<String> {
+    let inner = match value.get_ref() {
+        DeValue::Table(table) => table_key_at(table, at, path),
+        DeValue::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| value_key_at(item, at, &format!("{path}[{i}]"))),
+        _ => None,
+    };
+    inner.or_else(|| value.span().contains(&at).then(|| path.to_string()))
+}
+
+// ---------------------------------------------------------------------------
+// Raw tables, exactly as written
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Option<String>,
+    server: RawServer,
+    watch: RawWatch,
+    shares: Vec<RawShare>,
+    retention: Vec<RawRule>,
+    tokens: Vec<RawToken>,
+    extract: RawExtract,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawWatch {
+    settle: Option<String>,
+    rescan_every: Option<String>,
+    max_file_size: Option<toml::Value>,
+    delete_grace: Option<String>,
+    settle_cap: Option<String>,
+    ignore: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawShare {
+    name: Option<String>,
+    path: Option<String>,
+    watcher: Option<String>,
+    poll_every: Option<String>,
+    ignore: Vec<String>,
+    create: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawRule {
+    name: Option<String>,
+    shares: Option<Vec<String>>,
+    paths: Option<Vec<String>>,
+    keep_last: Option<u32>,
+    keep_hourly: Option<u32>,
+    keep_daily: Option<u32>,
+    keep_weekly: Option<u32>,
+    keep_monthly: Option<u32>,
+    retain_for: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawToken {
+    name: Option<String>,
+    role: Option<String>,
+    sha256: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExtract {}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+/// Builds `{file}: {key}: {problem}` errors and resolves relative paths.
+struct Checker<'a> {
+    /// The config file as the operator named it.
+    file: &'a Path,
+    /// The config file's folder, absolute.
+    base: &'a Path,
+}
+
+impl Checker<'_> {
+    fn fail(&self, key: impl Display, problem: impl Display) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_path_buf(),
+            key: key.to_string(),
+            problem: problem.to_string(),
+        }
+    }
+
+    fn ensure(
+        &self,
+        ok: bool,
+        key: &str,
+        problem: impl FnOnce() -> String,
+    ) -> Result<(), ConfigError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.fail(key, problem()))
+        }
+    }
+
+    fn required<T>(&self, key: &str, value: Option<T>, hint: &str) -> Result<T, ConfigError> {
+        value.ok_or_else(|| self.fail(key, format!("missing ({hint})")))
+    }
+
+    fn non_empty(&self, key: &str, text: &str) -> Result<(), ConfigError> {
+        self.ensure(!text.is_empty(), key, || "must not be empty".into())
+    }
+
+    fn duration(&self, key: &str, text: &str) -> Result<Duration, ConfigError> {
+        humantime::parse_duration(text)
+            .map_err(|e| self.fail(key, format!("invalid duration {text:?}: {e}")))
+    }
+
+    fn duration_or(
+        &self,
+        key: &str,
+        text: Option<&str>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        text.map_or(Ok(default), |text| self.duration(key, text))
+    }
+
+    fn size(&self, key: &str, value: &toml::Value) -> Result<u64, ConfigError> {
+        let bytes = match value {
+            toml::Value::Integer(n) => u64::try_from(*n).ok(),
+            toml::Value::String(s) => s.parse::<ByteSize>().ok().map(|b| b.as_u64()),
+            _ => None,
+        };
+        let bytes = bytes.ok_or_else(|| {
+            let problem = format!("invalid size {value}: expected a number of bytes or a size like \"500 MB\" or \"1GiB\"");
+            self.fail(key, problem)
+        })?;
+        self.ensure(bytes > 0, key, || "must be more than 0 bytes".into())?;
+        Ok(bytes)
+    }
+
+    fn globs(&self, key: &str, globs: &[String]) -> Result<(), ConfigError> {
+        for (i, glob) in globs.iter().enumerate() {
+            let key = format!("{key}[{i}]");
+            let compiled = user_glob(glob);
+            compiled.map_err(|e| self.fail(&key, format!("bad glob {glob:?}: {}", e.kind())))?;
+            self.ensure(!glob.starts_with('/'), &key, || {
+                format!("{glob:?} never matches: globs apply to the share-relative path, which has no leading '/'")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Absolute, normalised, and with symlinks resolved as far as it exists.
+    fn resolve(&self, text: &str) -> PathBuf {
+        real_path(&normalize(&self.base.join(text)))
+    }
+}
+
+fn show(d: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(d)
+}
+
+impl RawConfig {
+    fn build(self, c: &Checker, file: PathBuf) -> Result<Config, ConfigError> {
+        let server = self.server.build(c)?;
+        let watch = self.watch.build(c)?;
+        let shares = build_shares(c, self.shares)?;
+        let data_dir = self.data_dir.as_deref().unwrap_or(DEFAULT_DATA_DIR);
+        c.non_empty("data_dir", data_dir)?;
+        let data_dir = c.resolve(data_dir);
+        check_data_dir(c, &data_dir, &shares)?;
+        let retention = enumerate_build(self.retention, |i, r| r.build(c, i, &shares))?;
+        check_unique(
+            c,
+            "retention",
+            "rule",
+            retention.iter().map(|r| r.name.as_str()),
+        )?;
+        let tokens = build_tokens(c, self.tokens)?;
+        let extract = ExtractConfig {};
+        Ok(Config {
+            file,
+            data_dir,
+            server,
+            watch,
+            shares,
+            retention,
+            tokens,
+            extract,
+        })
+    }
+}
+
+fn enumerate_build<R, T>(
+    raw: Vec<R>,
+    build: impl Fn(usize, R) -> Result<T, ConfigError>,
+) -> Result<Vec<T>, ConfigError> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, r)| build(i, r))
+        .collect()
+}
+
+/// Fails on the first name used twice: `{table}[j].name: duplicate {what}
+/// name "x" (also {table}[i])`.
+fn check_unique<'a>(
+    c: &Checker,
+    table: &str,
+    what: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), ConfigError> {
+    let mut seen = HashMap::new();
+    for (j, name) in names.enumerate() {
+        if let Some(i) = seen.insert(name, j) {
+            let problem = format!("duplicate {what} name {name:?} (also {table}[{i}])");
+            return Err(c.fail(format!("{table}[{j}].name"), problem));
+        }
+    }
+    Ok(())
+}
+
+impl RawServer {
+    fn build(self, c: &Checker) -> Result<ServerConfig, ConfigError> {
+        let Some(text) = self.listen else {
+            return Ok(ServerConfig::default());
+        };
+        let listen = text.parse::<SocketAddr>().map_err(|e| {
+            let problem =
+                format!("invalid address {text:?}: {e} (expected IP:PORT, like 127.0.0.1:8270)");
+            c.fail("server.listen", problem)
+        })?;
+        Ok(ServerConfig { listen })
+    }
+}
+
+impl RawWatch {
+    fn build(self, c: &Checker) -> Result<WatchConfig, ConfigError> {
+        let settle = c.duration_or("watch.settle", self.settle.as_deref(), DEFAULT_SETTLE)?;
+        c.ensure(!settle.is_zero() && settle <= HOUR, "watch.settle", || {
+            format!("must be more than 0s and at most 1h, got {}", show(settle))
+        })?;
+        let settle_cap = c.duration_or(
+            "watch.settle_cap",
+            self.settle_cap.as_deref(),
+            DEFAULT_SETTLE_CAP,
+        )?;
+        c.ensure(settle_cap >= settle, "watch.settle_cap", || {
+            format!(
+                "must be at least watch.settle ({}), got {}",
+                show(settle),
+                show(settle_cap)
+            )
+        })?;
+        let rescan_every = c.duration_or(
+            "watch.rescan_every",
+            self.rescan_every.as_deref(),
+            DEFAULT_RESCAN_EVERY,
+        )?;
+        c.ensure(
+            rescan_every >= MIN_RESCAN_EVERY,
+            "watch.rescan_every",
+            || format!("must be at least 1s, got {}", show(rescan_every)),
+        )?;
+        let delete_grace = c.duration_or(
+            "watch.delete_grace",
+            self.delete_grace.as_deref(),
+            DEFAULT_DELETE_GRACE,
+        )?;
+        c.ensure(delete_grace <= HOUR, "watch.delete_grace", || {
+            format!("must be at most 1h, got {}", show(delete_grace))
+        })?;
+        let max_file_size = match &self.max_file_size {
+            Some(value) => c.size("watch.max_file_size", value)?,
+            None => DEFAULT_MAX_FILE_SIZE,
+        };
+        c.globs("watch.ignore", &self.ignore)?;
+        let ignore = self.ignore;
+        Ok(WatchConfig {
+            settle,
+            rescan_every,
+            max_file_size,
+            delete_grace,
+            settle_cap,
+            ignore,
+        })
+    }
+}
+
+fn build_shares(c: &Checker, raw: Vec<RawShare>) -> Result<Vec<ShareConfig>, ConfigError> {
+    c.ensure(!raw.is_empty(), "shares", || {
+        "no share configured; add a [[shares]] table".into()
+    })?;
+    let shares = enumerate_build(raw, |i, s| s.build(c, i))?;
+    check_unique(c, "shares", "share", shares.iter().map(|s| s.name.as_str()))?;
+    check_nesting(c, &shares)?;
+    Ok(shares)
+}
+
+impl RawShare {
+    fn build(self, c: &Checker, i: usize) -> Result<ShareConfig, ConfigError> {
+        let key = |k: &str| format!("shares[{i}].{k}");
+        let hint = "every share needs a name and a path";
+        let name = c.required(&key("name"), self.name, hint)?;
+        c.ensure(is_share_name(&name), &key("name"), || {
+            format!("{name:?} is not a valid share name ({SHARE_NAME_RULE})")
+        })?;
+        let path = c.required(&key("path"), self.path, hint)?;
+        let path = share_folder(c, &key("path"), &path, self.create)?;
+        let watcher = self.watcher.as_deref().unwrap_or("auto");
+        let watcher = watcher.parse().map_err(|e| c.fail(key("watcher"), e))?;
+        let poll_every = c.duration_or(
+            &key("poll_every"),
+            self.poll_every.as_deref(),
+            DEFAULT_POLL_EVERY,
+        )?;
+        c.ensure(poll_every >= MIN_POLL_EVERY, &key("poll_every"), || {
+            format!("must be at least 100ms, got {}", show(poll_every))
+        })?;
+        c.globs(&key("ignore"), &self.ignore)?;
+        let (ignore, create) = (self.ignore, self.create);
+        Ok(ShareConfig {
+            name,
+            path,
+            watcher,
+            poll_every,
+            ignore,
+            create,
+        })
+    }
+}
+
+/// `^[a-z0-9][a-z0-9_-]{0,63}$`
+fn is_share_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let rest_ok =
+        bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    first_ok && rest_ok && name.len() <= 64
+}
+
+/// The share's absolute folder; it must be a folder, or be missing with
+/// `create = true`.
+fn share_folder(c: &Checker, key: &str, text: &str, create: bool) -> Result<PathBuf, ConfigError> {
+    c.non_empty(key, text)?;
+    let path = c.resolve(text);
+    let shown = path.display();
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_dir() => Ok(path),
+        Ok(_) => Err(c.fail(key, format!("{shown} is not a folder"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => Ok(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(c.fail(
+            key,
+            format!("share folder {shown} does not exist (create it, or set create = true)"),
+        )),
+        Err(e) => Err(c.fail(key, format!("cannot read share folder {shown}: {e}"))),
+    }
+}
+
+/// No share may be inside another, or be the same folder.
+fn check_nesting(c: &Checker, shares: &[ShareConfig]) -> Result<(), ConfigError> {
+    for (j, later) in shares.iter().enumerate() {
+        for (i, earlier) in shares[..j].iter().enumerate() {
+            if let Some(problem) = overlap(&later.path, earlier) {
+                return Err(c.fail(format!("shares[{j}].path"), problem));
+            }
+            if let Some(problem) = overlap(&earlier.path, later) {
+                return Err(c.fail(format!("shares[{i}].path"), problem));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn overlap(path: &Path, share: &ShareConfig) -> Option<String> {
+    let (shown, name, other) = (path.display(), &share.name, share.path.display());
+    if path == share.path {
+        Some(format!("{shown} is the same folder as share {name:?}"))
+    } else if path.starts_with(&share.path) {
+        Some(format!("{shown} is inside share {name:?} ({other})"))
+    } else {
+        None
+    }
+}
+
+/// The data dir and the shares must not overlap: the archive would watch
+/// itself.
+fn check_data_dir(c: &Checker, data_dir: &Path, shares: &[ShareConfig]) -> Result<(), ConfigError> {
+    for share in shares {
+        let problem = overlap(data_dir, share).or_else(|| {
+            let (name, path) = (&share.name, share.path.display());
+            let inside = share.path.starts_with(data_dir);
+            inside.then(|| format!("{} contains share {name:?} ({path})", data_dir.display()))
+        });
+        if let Some(problem) = problem {
+            return Err(c.fail("data_dir", problem));
+        }
+    }
+    Ok(())
+}
+
+impl RawRule {
+    fn build(
+        self,
+        c: &Checker,
+        i: usize,
+        shares: &[ShareConfig],
+    ) -> Result<RetentionRule, ConfigError> {
+        let key = |k: &str| format!("retention[{i}].{k}");
+        let name = c.required(&key("name"), self.name, "every rule needs a name")?;
+        c.non_empty(&key("name"), &name)?;
+        if let Some(names) = &self.shares {
+            check_rule_shares(c, &key("shares"), names, shares)?;
+        }
+        let paths = self.paths.unwrap_or_else(|| vec!["**".to_string()]);
+        c.ensure(!paths.is_empty(), &key("paths"), || {
+            "must not be empty (omit it to match every path)".into()
+        })?;
+        c.globs(&key("paths"), &paths)?;
+        let keeps = [
+            ("keep_last", self.keep_last),
+            ("keep_hourly", self.keep_hourly),
+            ("keep_daily", self.keep_daily),
+            ("keep_weekly", self.keep_weekly),
+            ("keep_monthly", self.keep_monthly),
+        ];
+        for (k, n) in keeps {
+            c.ensure(n != Some(0), &key(k), || "must be at least 1, got 0".into())?;
+        }
+        let retain_for = self
+            .retain_for
+            .map(|t| c.duration(&key("retain_for"), &t))
+            .transpose()?;
+        let has_rule = keeps.iter().any(|(_, n)| n.is_some()) || retain_for.is_some();
+        c.ensure(has_rule, &format!("retention[{i}]"), || {
+            "a rule needs keep_last, keep_hourly/daily/weekly/monthly or retain_for".into()
+        })?;
+        Ok(RetentionRule {
+            name,
+            shares: self.shares,
+            paths,
+            keep_last: self.keep_last,
+            keep_hourly: self.keep_hourly,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+            retain_for,
+        })
+    }
+}
+
+fn check_rule_shares(
+    c: &Checker,
+    key: &str,
+    names: &[String],
+    shares: &[ShareConfig],
+) -> Result<(), ConfigError> {
+    c.ensure(!names.is_empty(), key, || {
+        "must not be empty (omit it for every share)".into()
+    })?;
+    for (j, name) in names.iter().enumerate() {
+        let known = shares.iter().any(|s| &s.name == name);
+        c.ensure(known, &format!("{key}[{j}]"), || {
+            format!("unknown share {name:?}")
+        })?;
+    }
+    Ok(())
+}
+
+fn build_tokens(c: &Checker, raw: Vec<RawToken>) -> Result<Vec<TokenConfig>, ConfigError> {
+    let tokens = enumerate_build(raw, |i, t| t.build(c, i))?;
+    check_unique(c, "tokens", "token", tokens.iter().map(|t| t.name.as_str()))?;
+    let mut seen = HashMap::new();
+    for (j, token) in tokens.iter().enumerate() {
+        if let Some(i) = seen.insert(token.sha256, j) {
+            let problem = format!(
+                "duplicate token hash (also tokens[{i}]); every token needs its own secret"
+            );
+            return Err(c.fail(format!("tokens[{j}].sha256"), problem));
+        }
+    }
+    Ok(tokens)
+}
+
+impl RawToken {
+    fn build(self, c: &Checker, i: usize) -> Result<TokenConfig, ConfigError> {
+        let key = |k: &str| format!("tokens[{i}].{k}");
+        let hint = "every token needs a name, a role and a sha256";
+        let name = c.required(&key("name"), self.name, hint)?;
+        c.non_empty(&key("name"), &name)?;
+        let role = c.required(&key("role"), self.role, hint)?;
+        let role = role.parse().map_err(|e| c.fail(key("role"), e))?;
+        let sha256 = c.required(&key("sha256"), self.sha256, hint)?;
+        let sha256 = parse_sha256(&sha256).map_err(|e| c.fail(key("sha256"), e))?;
+        Ok(TokenConfig { name, role, sha256 })
+    }
+}
+
+fn parse_sha256(text: &str) -> Result<[u8; 32], String> {
+    let expected = "expected 64 hex characters (the SHA-256 of the token)";
+    let count = text.chars().count();
+    if count != 64 {
+        return Err(format!("{expected}, got {count}"));
+    }
+    if let Some(bad) = text.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(format!("{expected}, got {bad:?}"));
+    }
+    let mut hash = [0; 32];
+    hex::decode_to_slice(text, &mut hash).map_err(|e| format!("{expected}: {e}"))?;
+    Ok(hash)
+}
+
+// ---------------------------------------------------------------------------
+// Paths
+
+/// Removes `.` and resolves `..` without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Canonicalises the longest part of `path` that exists and appends the rest,
+/// so paths compare equal whether or not their folders exist yet.
+fn real_path(path: &Path) -> PathBuf {
+    for ancestor in path.ancestors() {
+        let Ok(real) = ancestor.canonicalize() else {
+            continue;
+        };
+        let rest = path
+            .strip_prefix(ancestor)
+            .expect("an ancestor is a prefix");
+        return match rest.as_os_str().is_empty() {
+            true => real,
+            false => real.join(rest),
+        };
+    }
+    path.to_path_buf()
+}

@@ -1,0 +1,126 @@
+//! Boot and shutdown: open the archive, rebuild the catalog, start the watch
+//! and ingest threads, serve the API, and on SIGTERM/SIGINT stop accepting,
+//! let ingest finish the batch in hand, and return.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock, mpsc};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::api::{AppState, router};
+use crate::archive::Archive;
+use crate::config::Config;
+use crate::ingest::{Ingest, Progress};
+use crate::watch::Watch;
+
+/// Runs the daemon until a termination signal. `listener` lets tests bind port 0.
+pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Result<()> {
+    prepare_shares(&config)?;
+    if config.tokens.is_empty() {
+        info!(listen = %config.server.listen, "no [[tokens]] configured: every request on this loopback address is allowed");
+    } else {
+        warn!(
+            tokens = config.tokens.len(),
+            "API tokens are configured but not enforced yet by this version"
+        );
+    }
+    if config.tokens.is_empty() && !config.server.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "server.listen is {} (not a loopback address) and no [[tokens]] are configured; \
+             refusing to serve documents to the network without authentication",
+            config.server.listen
+        );
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let archive_path = config.data_dir.join("archive.git");
+    let archive = Archive::open_or_init(&archive_path)?;
+    for share in &config.shares {
+        archive.ensure_branch(&share.name)?;
+    }
+    let catalog = archive.load_catalog(config.shares.iter().map(|s| s.name.as_str()))?;
+    let catalog = Arc::new(RwLock::new(catalog));
+    let progress = Arc::new(Progress::default());
+
+    let (watch_tx, watch_rx) = mpsc::channel();
+    let (ingest_tx, ingest_rx) = mpsc::channel();
+    let ingest = Ingest::new(
+        &config,
+        archive,
+        catalog.clone(),
+        progress.clone(),
+        watch_tx.clone(),
+    );
+    let watch = Watch::new(
+        &config,
+        catalog.clone(),
+        progress.clone(),
+        watch_tx,
+        ingest_tx,
+    );
+    let ingest_thread = std::thread::Builder::new()
+        .name("ingest".into())
+        .spawn(move || ingest.run(ingest_rx))?;
+    let watch_thread = std::thread::Builder::new()
+        .name("watch".into())
+        .spawn(move || watch.run(watch_rx))?;
+
+    let listener = match listener {
+        Some(l) => l,
+        None => TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {} (server.listen)", config.server.listen)
+            })?,
+    };
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr}");
+    info!(%addr, shares = config.shares.len(), "docvault serving");
+    let state = AppState {
+        catalog,
+        progress: progress.clone(),
+        archive_path,
+    };
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+
+    info!("stopping: finishing the batch in hand");
+    progress.stopping.store(true, Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || {
+        let _ = watch_thread.join();
+        let _ = ingest_thread.join();
+    })
+    .await?;
+    info!("stopped");
+    Ok(())
+}
+
+/// Creates the share folders marked `create = true` that do not exist yet.
+fn prepare_shares(config: &Config) -> anyhow::Result<()> {
+    for share in &config.shares {
+        if !share.path.exists() && share.create {
+            std::fs::create_dir_all(&share.path)
+                .with_context(|| format!("cannot create share folder {}", share.path.display()))?;
+            info!(share = %share.name, path = %share.path.display(), "created share folder");
+        }
+        anyhow::ensure!(
+            share.path.is_dir(),
+            "share folder {} does not exist",
+            share.path.display()
+        );
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+}

@@ -1,0 +1,331 @@
+//! Ingest: the one writer of the archive.
+//!
+//! It takes batches of settled paths from the watch stage, reads each file
+//! (streaming it into the archive while hashing), decides what kind of
+//! version it is — created, modified, renamed, deleted, or nothing when the
+//! content is the same — commits a share's changes in bounded batches and
+//! then publishes them in the catalog. A file that changed while being read
+//! goes back to the watch stage; a file that cannot be read is logged,
+//! counted and retried by the next scan; neither stops the others.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, RwLock};
+
+use git2::FileMode;
+use tracing::{debug, error, info, warn};
+
+use crate::archive::{Archive, ArchiveError, Staged, StoredBlob, TreeOp};
+use crate::catalog::{Catalog, Event, FileKind, FileStat, VersionRecord, format_mtime};
+use crate::config::Config;
+use crate::watch::{IngestMsg, Settled, WatchMsg};
+
+/// The most changes one commit holds (bulk imports are split).
+pub const MAX_COMMIT: usize = 1000;
+
+/// Counters the API shows on `/readyz` (and later `/metrics`).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The start-up scan and everything it found are committed.
+    pub ready: AtomicBool,
+    pub scanned: AtomicU64,
+    pub pending: AtomicU64,
+    pub versions: AtomicU64,
+    pub unreadable: AtomicU64,
+    pub too_large: AtomicU64,
+    /// Set by the daemon on SIGTERM: finish the batch in hand, then stop.
+    pub stopping: AtomicBool,
+}
+
+/// The writer: archive, catalog and the way back to the watch stage.
+pub struct Ingest {
+    archive: Archive,
+    catalog: Arc<RwLock<Catalog>>,
+    progress: Arc<Progress>,
+    shares: Vec<(String, std::path::PathBuf)>,
+    max_file_size: u64,
+    requeue: Sender<WatchMsg>,
+}
+
+/// A file read into the archive, ready to be judged against its document.
+struct Read {
+    item: Settled,
+    stat: FileStat,
+    blob: StoredBlob,
+}
+
+impl Ingest {
+    pub fn new(
+        config: &Config,
+        archive: Archive,
+        catalog: Arc<RwLock<Catalog>>,
+        progress: Arc<Progress>,
+        requeue: Sender<WatchMsg>,
+    ) -> Ingest {
+        let shares = config
+            .shares
+            .iter()
+            .map(|s| (s.name.clone(), s.path.clone()))
+            .collect();
+        Ingest {
+            archive,
+            catalog,
+            progress,
+            shares,
+            max_file_size: config.watch.max_file_size,
+            requeue,
+        }
+    }
+
+    /// Takes batches until the watch stage hangs up or the daemon stops.
+    pub fn run(mut self, rx: Receiver<IngestMsg>) {
+        for msg in rx {
+            match msg {
+                IngestMsg::Batch(batch) => self.ingest(batch),
+                IngestMsg::StartupDone => {
+                    info!("start-up scan done; ready");
+                    self.progress.ready.store(true, Ordering::SeqCst);
+                }
+            }
+            if self.progress.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+    }
+
+    /// Versions one batch of settled paths, share by share.
+    pub fn ingest(&mut self, batch: Vec<Settled>) {
+        let mut by_share: BTreeMap<usize, Vec<Settled>> = BTreeMap::new();
+        for item in batch {
+            by_share.entry(item.share).or_default().push(item);
+        }
+        for (share, items) in by_share {
+            self.ingest_share(share, items);
+        }
+    }
+
+    fn ingest_share(&mut self, share: usize, items: Vec<Settled>) {
+        let name = self.shares[share].0.clone();
+        let (gone, present): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| i.stat.is_none());
+        let mut deletions: HashMap<String, Settled> = {
+            let catalog = self.catalog.read().expect("catalog lock");
+            gone.into_iter()
+                .filter(|i| catalog.document(&name, &i.key).is_some_and(|d| d.is_live()))
+                .map(|i| (i.key.clone(), i))
+                .collect()
+        };
+        for chunk in present.chunks(MAX_COMMIT) {
+            let reads: Vec<Read> = chunk
+                .iter()
+                .filter_map(|item| self.read(&name, item))
+                .collect();
+            let staged = self.judge(&name, reads, &mut deletions);
+            self.commit(&name, staged);
+        }
+        let rest: Vec<Settled> = deletions.into_values().collect();
+        for chunk in rest.chunks(MAX_COMMIT) {
+            let staged = {
+                let catalog = self.catalog.read().expect("catalog lock");
+                chunk
+                    .iter()
+                    .filter_map(|i| deletion(&catalog, &name, &i.key, None))
+                    .collect()
+            };
+            self.commit(&name, staged);
+        }
+    }
+
+    /// Reads a settled file into the archive; `None` (and a requeue or a log) when it cannot.
+    fn read(&self, share: &str, item: &Settled) -> Option<Read> {
+        let stat = item.stat?;
+        let path = self.shares[item.share].1.join(&item.rel);
+        if stat.size > self.max_file_size && stat.kind == FileKind::File {
+            warn!(share, path = %item.rel, size = stat.size, limit = self.max_file_size,
+                "file is larger than watch.max_file_size; not versioned");
+            self.progress.too_large.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let blob = match stat.kind {
+            FileKind::File => self.archive.store_file(&path, stat.size),
+            FileKind::Symlink => read_link(&path).and_then(|t| self.archive.store_bytes(&t)),
+            FileKind::Dir | FileKind::Other => return None,
+        };
+        let after = FileStat::of(&path).ok().flatten();
+        match blob {
+            Ok(blob) if after == Some(stat) => Some(Read {
+                item: item.clone(),
+                stat,
+                blob,
+            }),
+            Ok(_) | Err(ArchiveError::Changed { .. }) => {
+                debug!(share, path = %item.rel, "changed while being read; settling again");
+                let _ = self.requeue.send(WatchMsg::Requeue {
+                    share: item.share,
+                    rel: item.rel.clone(),
+                });
+                None
+            }
+            Err(ArchiveError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                let _ = self.requeue.send(WatchMsg::Requeue {
+                    share: item.share,
+                    rel: item.rel.clone(),
+                });
+                None
+            }
+            Err(e) => {
+                warn!(share, path = %item.rel, error = %e, "cannot read file; will retry at the next scan");
+                self.progress.unreadable.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Decides each read file's version (or that it has none) and stages it.
+    fn judge(
+        &self,
+        share: &str,
+        reads: Vec<Read>,
+        deletions: &mut HashMap<String, Settled>,
+    ) -> Vec<Staged> {
+        let mut staged = Vec::new();
+        let mut catalog = self.catalog.write().expect("catalog lock");
+        for read in reads {
+            let key = read.item.key.clone();
+            let doc = catalog.document(share, &key);
+            let live = doc.is_some_and(|d| d.is_live());
+            let current_sha = doc.and_then(|d| d.current()).map(|v| v.sha256.clone());
+            let sha = hex::encode(read.blob.sha256);
+            if live && current_sha.as_deref() == Some(sha.as_str()) {
+                if let Some(doc) = catalog.document_mut(share, &key) {
+                    doc.seen = Some(read.stat);
+                }
+                continue;
+            }
+            let moved_from = read.item.renamed_from.as_ref().filter(|from| {
+                !live
+                    && deletions.contains_key(*from)
+                    && catalog
+                        .document(share, from)
+                        .and_then(|d| d.current())
+                        .map(|v| &v.sha256)
+                        == Some(&sha)
+            });
+            let event = match (moved_from, live) {
+                (Some(_), _) => Event::Renamed,
+                (None, true) => Event::Modified,
+                (None, false) => Event::Created,
+            };
+            if let Some(from) = moved_from.cloned() {
+                deletions.remove(&from);
+                staged.extend(deletion(&catalog, share, &from, Some(key.clone())));
+            }
+            let version = doc.map_or(1, |d| d.next_version());
+            let mut record = VersionRecord::new(
+                share,
+                &key,
+                version,
+                event,
+                read.blob.size,
+                read.blob.sha256,
+            );
+            record.mtime = Some(format_mtime(read.stat.mtime()));
+            record.inode = Some(read.stat.inode);
+            record.blob = Some(read.blob.oid.to_string());
+            let mode = file_mode(&read.stat);
+            record.mode = Some(format!("{:o}", u32::from(mode)));
+            record.mime = Some(mime_of(&key, read.stat.kind));
+            if event == Event::Renamed {
+                record.renamed_from = read.item.renamed_from.clone();
+            }
+            staged.push(Staged {
+                record,
+                tree: TreeOp::Upsert {
+                    oid: read.blob.oid,
+                    mode,
+                },
+            });
+        }
+        staged
+    }
+
+    /// Commits staged changes and publishes them; on failure they are rescanned later.
+    fn commit(&self, share: &str, mut staged: Vec<Staged>) {
+        if staged.is_empty() {
+            return;
+        }
+        match self.archive.commit_batch(share, &mut staged) {
+            Ok(commit) => {
+                let mut catalog = self.catalog.write().expect("catalog lock");
+                for s in &staged {
+                    debug!(share, path = %s.record.path, version = s.record.version, event = %s.record.event, "versioned");
+                    catalog.apply(s.record.clone());
+                }
+                self.progress
+                    .versions
+                    .fetch_add(staged.len() as u64, Ordering::Relaxed);
+                debug!(share, %commit, changes = staged.len(), "committed");
+            }
+            Err(e) => error!(share, error = %e, changes = staged.len(),
+                "cannot commit to the archive; the changes will be picked up by the next scan"),
+        }
+    }
+}
+
+/// The `deleted` version of a live document (its last content's size and hash).
+fn deletion(
+    catalog: &Catalog,
+    share: &str,
+    key: &str,
+    renamed_to: Option<String>,
+) -> Option<Staged> {
+    let doc = catalog.document(share, key)?;
+    let current = doc.current()?;
+    let sha: [u8; 32] = hex::decode(&current.sha256).ok()?.try_into().ok()?;
+    let mut record = VersionRecord::new(
+        share,
+        key,
+        doc.next_version(),
+        Event::Deleted,
+        current.size,
+        sha,
+    );
+    record.mime = current.mime.clone();
+    record.renamed_to = renamed_to;
+    Some(Staged {
+        record,
+        tree: TreeOp::Remove,
+    })
+}
+
+/// A symlink's target, which git stores as the link's blob.
+fn read_link(path: &Path) -> Result<Vec<u8>, ArchiveError> {
+    use std::os::unix::ffi::OsStrExt;
+    let target = std::fs::read_link(path).map_err(|source| ArchiveError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(target.as_os_str().as_bytes().to_vec())
+}
+
+fn file_mode(stat: &FileStat) -> FileMode {
+    match (stat.kind, stat.executable) {
+        (FileKind::Symlink, _) => FileMode::Link,
+        (_, true) => FileMode::BlobExecutable,
+        (_, false) => FileMode::Blob,
+    }
+}
+
+/// The MIME type by name (content detection arrives with text extraction).
+fn mime_of(path: &str, kind: FileKind) -> String {
+    if kind == FileKind::Symlink {
+        return "inode/symlink".into();
+    }
+    mime_guess::from_path(path)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_owned()
+}

@@ -1,0 +1,19 @@
+//! docvault watches project-office shares and keeps every version of every
+//! document in a git archive.
+//!
+//! The pipeline: [`watch`] turns file-system events (or polling, on network
+//! mounts) and reconciliation scans into settled paths; [`ingest`], the one
+//! writer, reads each settled file, streams it into the [`archive`] (a bare git
+//! repository, a branch per share, a note with the metadata of every version)
+//! and updates the in-memory [`catalog`]; the [`api`] serves shares, documents,
+//! history and any version's bytes over HTTP; the [`cli`] is a client of that
+//! API plus the offline tools. [`daemon`] wires the stages together.
+
+pub mod api;
+pub mod archive;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod ingest;
+pub mod watch;
