@@ -35,8 +35,10 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let _lock = lock_data_dir(&config.data_dir)?;
     let archive_path = config.data_dir.join("archive.git");
     let archive = Archive::open_or_init(&archive_path)?;
+    archive.remove_stale_files()?;
     for share in &config.shares {
         archive.ensure_branch(&share.name)?;
     }
@@ -96,6 +98,23 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     .await?;
     info!("stopped");
     Ok(())
+}
+
+/// Takes the data dir's lock for the daemon's lifetime: one writer per archive.
+fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = data_dir.join("docvault.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        anyhow::anyhow!(
+            "data_dir {} is in use by another docvault ({errno}); only one daemon may write an archive",
+            data_dir.display()
+        )
+    })
 }
 
 /// Creates the share folders marked `create = true` that do not exist yet.
