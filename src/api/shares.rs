@@ -411,6 +411,22 @@ mod tests {
         assert_eq!(document_path("-lead/ü b.txt").unwrap(), "-lead/ü b.txt");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn document_path_never_panics_and_never_escapes(raw in ".{0,64}") {
+            if let Ok(p) = document_path(&raw) {
+                proptest::prop_assert!(!p.starts_with('/'));
+                proptest::prop_assert!(!p.contains('\0') && !p.contains('\\'));
+                proptest::prop_assert!(p.split('/').all(|c| !c.is_empty() && c != "." && c != ".."));
+            }
+        }
+
+        #[test]
+        fn cursor_decoding_never_panics(raw in ".{0,64}") {
+            let _ = decode_cursor(&raw);
+        }
+    }
+
     #[test]
     fn disposition_has_ascii_fallback_and_utf8_name() {
         assert_eq!(

@@ -39,12 +39,12 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             (_, _, serde_json::Value::Number(n)) => format!("restored from v{n}"),
             _ => String::new(),
         };
+        let version = format!("v{}", v["version"].as_u64().unwrap_or(0));
         println!(
-            "v{:<5} {:<9} {:<24} {:>12}  {:<12}  {note}",
-            v["version"],
+            "{version:<6} {:<9} {:<24} {:>12}  {:<12}  {note}",
             v["event"].as_str().unwrap_or(""),
             v["at"].as_str().unwrap_or(""),
-            v["size"],
+            v["size"].as_u64().unwrap_or(0),
             v["sha256"].as_str().unwrap_or("").get(..12).unwrap_or(""),
         );
     }
