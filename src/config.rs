@@ -29,6 +29,7 @@
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 use std::sync::LazyLock;
@@ -351,7 +352,14 @@ fn is_rsync_temp(name: &str) -> bool {
     let Some((stem, suffix)) = name.strip_prefix('.').and_then(|n| n.rsplit_once('.')) else {
         return false;
     };
-    !stem.is_empty() && suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+    // mkstemp's six characters mix cases and digits; requiring one upper-case
+    // letter or digit keeps real hidden files such as `.notes.backup` in.
+    !stem.is_empty()
+        && suffix.len() == 6
+        && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+        && suffix
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 impl Role {
@@ -405,7 +413,7 @@ impl FromStr for WatcherKind {
 
 fn syntax_error(file: &Path, text: &str, error: &toml::de::Error) -> ConfigError {
     let message = match error.span() {
-        Some(span) => located(text, span.start, &one_line(error.message())),
+        Some(span) => located(text, span, &one_line(error.message())),
         None => one_line(&error.to_string()),
     };
     ConfigError::Syntax {
@@ -414,11 +422,19 @@ fn syntax_error(file: &Path, text: &str, error: &toml::de::Error) -> ConfigError
     }
 }
 
-fn located(text: &str, at: usize, message: &str) -> String {
-    let before = &text.as_bytes()[..at.min(text.len())];
+/// `line N: {key}: {message}`, or `line N: {message} (at `{text}`)` when the
+/// error is not inside a key or value (TOML syntax errors).
+fn located(text: &str, span: Range<usize>, message: &str) -> String {
+    let before = &text.as_bytes()[..span.start.min(text.len())];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    match key_at(text, at) {
-        Some(key) => format!("line {line}: {key}: {message}"),
+    if let Some(key) = key_at(text, span.start) {
+        return format!("line {line}: {key}: {message}");
+    }
+    match text
+        .get(span)
+        .filter(|t| !t.is_empty() && t.len() <= 60 && !t.contains('\n'))
+    {
+        Some(near) => format!("line {line}: {message} (at `{near}`)"),
         None => format!("line {line}: {message}"),
     }
 }
@@ -575,13 +591,20 @@ impl Checker<'_> {
             .map_err(|e| self.fail(key, format!("invalid duration {text:?}: {e}")))
     }
 
-    fn duration_or(
+    /// `text` parsed (or `default`), and `rule` holds for it.
+    fn duration_in(
         &self,
         key: &str,
         text: Option<&str>,
         default: Duration,
+        rule: &str,
+        holds: impl Fn(Duration) -> bool,
     ) -> Result<Duration, ConfigError> {
-        text.map_or(Ok(default), |text| self.duration(key, text))
+        let value = text.map_or(Ok(default), |text| self.duration(key, text))?;
+        self.ensure(holds(value), key, || {
+            format!("must be {rule}, got {}", show(value))
+        })?;
+        Ok(value)
     }
 
     fn size(&self, key: &str, value: &toml::Value) -> Result<u64, ConfigError> {
@@ -591,7 +614,10 @@ impl Checker<'_> {
             _ => None,
         };
         let bytes = bytes.ok_or_else(|| {
-            let problem = format!("invalid size {value}: expected a number of bytes or a size like \"500 MB\" or \"1GiB\"");
+            let problem = format!(
+                "invalid size {value}: expected a number of bytes or a size like \"500 MB\" \
+                 or \"1GiB\""
+            );
             self.fail(key, problem)
         })?;
         self.ensure(bytes > 0, key, || "must be more than 0 bytes".into())?;
@@ -604,7 +630,10 @@ impl Checker<'_> {
             let compiled = user_glob(glob);
             compiled.map_err(|e| self.fail(&key, format!("bad glob {glob:?}: {}", e.kind())))?;
             self.ensure(!glob.starts_with('/'), &key, || {
-                format!("{glob:?} never matches: globs apply to the share-relative path, which has no leading '/'")
+                format!(
+                    "{glob:?} never matches: globs apply to the share-relative path, which has \
+                     no leading '/'"
+                )
             })?;
         }
         Ok(())
@@ -695,40 +724,35 @@ impl RawServer {
 
 impl RawWatch {
     fn build(self, c: &Checker) -> Result<WatchConfig, ConfigError> {
-        let settle = c.duration_or("watch.settle", self.settle.as_deref(), DEFAULT_SETTLE)?;
-        c.ensure(!settle.is_zero() && settle <= HOUR, "watch.settle", || {
-            format!("must be more than 0s and at most 1h, got {}", show(settle))
-        })?;
-        let settle_cap = c.duration_or(
+        let settle = c.duration_in(
+            "watch.settle",
+            self.settle.as_deref(),
+            DEFAULT_SETTLE,
+            "more than 0s and at most 1h",
+            |d| !d.is_zero() && d <= HOUR,
+        )?;
+        let cap_rule = format!("at least watch.settle ({})", show(settle));
+        let settle_cap = c.duration_in(
             "watch.settle_cap",
             self.settle_cap.as_deref(),
             DEFAULT_SETTLE_CAP,
+            &cap_rule,
+            |d| d >= settle,
         )?;
-        c.ensure(settle_cap >= settle, "watch.settle_cap", || {
-            format!(
-                "must be at least watch.settle ({}), got {}",
-                show(settle),
-                show(settle_cap)
-            )
-        })?;
-        let rescan_every = c.duration_or(
+        let rescan_every = c.duration_in(
             "watch.rescan_every",
             self.rescan_every.as_deref(),
             DEFAULT_RESCAN_EVERY,
+            "at least 1s",
+            |d| d >= MIN_RESCAN_EVERY,
         )?;
-        c.ensure(
-            rescan_every >= MIN_RESCAN_EVERY,
-            "watch.rescan_every",
-            || format!("must be at least 1s, got {}", show(rescan_every)),
-        )?;
-        let delete_grace = c.duration_or(
+        let delete_grace = c.duration_in(
             "watch.delete_grace",
             self.delete_grace.as_deref(),
             DEFAULT_DELETE_GRACE,
+            "at most 1h",
+            |d| d <= HOUR,
         )?;
-        c.ensure(delete_grace <= HOUR, "watch.delete_grace", || {
-            format!("must be at most 1h, got {}", show(delete_grace))
-        })?;
         let max_file_size = match &self.max_file_size {
             Some(value) => c.size("watch.max_file_size", value)?,
             None => DEFAULT_MAX_FILE_SIZE,
@@ -768,14 +792,13 @@ impl RawShare {
         let path = share_folder(c, &key("path"), &path, self.create)?;
         let watcher = self.watcher.as_deref().unwrap_or("auto");
         let watcher = watcher.parse().map_err(|e| c.fail(key("watcher"), e))?;
-        let poll_every = c.duration_or(
+        let poll_every = c.duration_in(
             &key("poll_every"),
             self.poll_every.as_deref(),
             DEFAULT_POLL_EVERY,
+            "at least 100ms",
+            |d| d >= MIN_POLL_EVERY,
         )?;
-        c.ensure(poll_every >= MIN_POLL_EVERY, &key("poll_every"), || {
-            format!("must be at least 100ms, got {}", show(poll_every))
-        })?;
         c.globs(&key("ignore"), &self.ignore)?;
         let (ignore, create) = (self.ignore, self.create);
         Ok(ShareConfig {
@@ -1005,4 +1028,982 @@ fn real_path(path: &Path) -> PathBuf {
         };
     }
     path.to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+    use std::fs;
+
+    /// A temp folder holding `shares/alpha` and `shares/beta`, with the config
+    /// file at `docvault.toml` inside it. Error texts show it as `$DIR`.
+    struct Site {
+        _tmp: tempfile::TempDir,
+        root: PathBuf,
+    }
+
+    impl Site {
+        fn new() -> Site {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path().canonicalize().unwrap();
+            for share in ["shares/alpha", "shares/beta"] {
+                fs::create_dir_all(root.join(share)).unwrap();
+            }
+            Site { _tmp: tmp, root }
+        }
+
+        fn file(&self) -> PathBuf {
+            self.root.join("docvault.toml")
+        }
+
+        fn load(&self, text: &str) -> Config {
+            Config::from_toml(text, &self.file()).unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        fn error(&self, text: &str) -> String {
+            let error = Config::from_toml(text, &self.file()).unwrap_err();
+            self.hide_root(&error.to_string())
+        }
+
+        fn hide_root(&self, text: &str) -> String {
+            text.replace(&self.root.display().to_string(), "$DIR")
+        }
+    }
+
+    const ALPHA: &str = "[[shares]]\nname = \"alpha\"\npath = \"shares/alpha\"\n";
+
+    fn with_alpha(rest: &str) -> String {
+        format!("{ALPHA}{rest}")
+    }
+
+    fn sha256_hex(token: &str) -> String {
+        hex::encode(Sha256::digest(token.as_bytes()))
+    }
+
+    fn full_config(pmo: &str, ops: &str) -> String {
+        format!(
+            r#"data_dir = "./docvault-data"
+
+[server]
+listen = "0.0.0.0:9000"
+
+[watch]
+settle = "2s"
+rescan_every = "30m"
+max_file_size = "500 MB"
+delete_grace = "3s"
+settle_cap = "2m"
+ignore = ["*.bak"]
+
+[[shares]]
+name = "alpha"
+path = "./shares/alpha"
+watcher = "poll"
+poll_every = "10s"
+ignore = ["drafts/**"]
+
+[[shares]]
+name = "beta"
+path = "./shares/beta"
+watcher = "native"
+
+[[shares]]
+name = "gamma_2"
+path = "./shares/gamma"
+create = true
+
+[[retention]]
+name = "project-records"
+shares = ["alpha"]
+paths = ["**"]
+keep_last = 3
+keep_hourly = 24
+keep_daily = 30
+keep_weekly = 52
+keep_monthly = 24
+retain_for = "7y"
+
+[[retention]]
+name = "scratch"
+paths = ["tmp/**", "*.log"]
+retain_for = "30days"
+
+[[tokens]]
+name = "pmo-team"
+role = "editor"
+sha256 = "{pmo}"
+
+[[tokens]]
+name = "ops"
+role = "admin"
+sha256 = "{ops}"
+
+[extract]
+"#
+        )
+    }
+
+    #[test]
+    fn full_config_with_every_key() {
+        let site = Site::new();
+        let ops_hex = sha256_hex("ops-secret").to_uppercase();
+        let config = site.load(&full_config(&sha256_hex("s3cret"), &ops_hex));
+        assert_eq!(config.file, site.file());
+        assert_eq!(config.data_dir, site.root.join("docvault-data"));
+        assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
+        let watch = &config.watch;
+        assert_eq!(watch.settle, Duration::from_secs(2));
+        assert_eq!(watch.rescan_every, Duration::from_secs(30 * 60));
+        assert_eq!(watch.max_file_size, 500_000_000);
+        assert_eq!(watch.delete_grace, Duration::from_secs(3));
+        assert_eq!(watch.settle_cap, Duration::from_secs(120));
+        assert_eq!(watch.ignore, ["*.bak"]);
+        assert_eq!(config.shares.len(), 3);
+        let alpha = &config.shares[0];
+        assert_eq!(alpha.name, "alpha");
+        assert_eq!(alpha.path, site.root.join("shares/alpha"));
+        assert_eq!(alpha.watcher, WatcherKind::Poll);
+        assert_eq!(alpha.poll_every, Duration::from_secs(10));
+        assert_eq!(alpha.ignore, ["drafts/**"]);
+        assert!(!alpha.create);
+        assert_eq!(config.shares[1].watcher, WatcherKind::Native);
+        let gamma = config.share("gamma_2").unwrap();
+        assert_eq!(gamma.path, site.root.join("shares/gamma"));
+        assert!(gamma.create);
+        assert!(!gamma.path.exists(), "loading never creates a share folder");
+    }
+
+    #[test]
+    fn full_config_retention_and_tokens() {
+        let site = Site::new();
+        let ops_hex = sha256_hex("ops-secret").to_uppercase();
+        let config = site.load(&full_config(&sha256_hex("s3cret"), &ops_hex));
+        let records = &config.retention[0];
+        assert_eq!(records.name, "project-records");
+        assert_eq!(records.shares, Some(vec!["alpha".to_string()]));
+        assert_eq!(records.paths, ["**"]);
+        let keeps = [records.keep_last, records.keep_hourly, records.keep_daily];
+        assert_eq!(keeps, [Some(3), Some(24), Some(30)]);
+        assert_eq!(
+            [records.keep_weekly, records.keep_monthly],
+            [Some(52), Some(24)]
+        );
+        assert_eq!(
+            records.retain_for,
+            Some(humantime::parse_duration("7y").unwrap())
+        );
+        let scratch = &config.retention[1];
+        assert_eq!(scratch.shares, None);
+        assert_eq!(scratch.paths, ["tmp/**", "*.log"]);
+        assert_eq!(scratch.keep_last, None);
+        assert_eq!(scratch.retain_for, Some(Duration::from_secs(30 * 86_400)));
+        let pmo = &config.tokens[0];
+        assert_eq!((pmo.name.as_str(), pmo.role), ("pmo-team", Role::Editor));
+        assert_eq!(pmo.sha256, <[u8; 32]>::from(Sha256::digest(b"s3cret")));
+        let ops = &config.tokens[1];
+        assert_eq!((ops.name.as_str(), ops.role), ("ops", Role::Admin));
+        assert_eq!(ops.sha256, <[u8; 32]>::from(Sha256::digest(b"ops-secret")));
+    }
+
+    #[test]
+    fn defaults_when_sections_are_omitted() {
+        let site = Site::new();
+        let config = site.load(ALPHA);
+        assert_eq!(config.data_dir, site.root.join("docvault-data"));
+        assert_eq!(config.server.listen, "127.0.0.1:8270".parse().unwrap());
+        let watch = &config.watch;
+        assert_eq!(watch.settle, Duration::from_secs(1));
+        assert_eq!(watch.rescan_every, Duration::from_secs(3600));
+        assert_eq!(watch.max_file_size, 1024 * 1024 * 1024);
+        assert_eq!(watch.delete_grace, Duration::from_secs(2));
+        assert_eq!(watch.settle_cap, Duration::from_secs(60));
+        assert!(watch.ignore.is_empty());
+        let alpha = &config.shares[0];
+        assert_eq!(alpha.watcher, WatcherKind::Auto);
+        assert_eq!(alpha.poll_every, Duration::from_secs(30));
+        assert!(alpha.ignore.is_empty() && !alpha.create);
+        assert!(config.retention.is_empty() && config.tokens.is_empty());
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_folder() {
+        let site = Site::new();
+        let absolute = site.root.join("shares/beta");
+        let text = format!(
+            "data_dir = \"../var/./data\"\n{}\n[[shares]]\nname = \"beta\"\npath = \"{}\"\n",
+            ALPHA.replace("shares/alpha", "../shares/beta/../alpha/"),
+            absolute.display(),
+        );
+        let file = site.root.join("etc/docvault.toml");
+        let config = Config::from_toml(&text, &file).unwrap();
+        assert_eq!(config.file, file);
+        assert_eq!(config.data_dir, site.root.join("var/data"));
+        assert_eq!(config.shares[0].path, site.root.join("shares/alpha"));
+        assert_eq!(config.shares[1].path, absolute);
+    }
+
+    #[test]
+    fn a_relative_config_path_is_made_absolute() {
+        let site = Site::new();
+        let text = ALPHA.replace(
+            "shares/alpha",
+            &site.root.join("shares/alpha").display().to_string(),
+        );
+        let config = Config::from_toml(&text, Path::new("./some/../docvault.toml")).unwrap();
+        let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
+        assert_eq!(config.file, cwd.join("docvault.toml"));
+        assert_eq!(config.data_dir, cwd.join("docvault-data"));
+    }
+
+    #[test]
+    fn share_folders_behind_symlinks_are_canonical() {
+        let site = Site::new();
+        std::os::unix::fs::symlink(site.root.join("shares"), site.root.join("link")).unwrap();
+        let config = site.load(&ALPHA.replace("shares/alpha", "link/alpha"));
+        assert_eq!(config.shares[0].path, site.root.join("shares/alpha"));
+    }
+
+    #[test]
+    fn load_reads_the_file() {
+        let site = Site::new();
+        fs::write(site.file(), ALPHA).unwrap();
+        let config = Config::load(&site.file()).unwrap();
+        assert_eq!(config.shares[0].name, "alpha");
+        assert_eq!(config.file, site.file());
+    }
+
+    #[test]
+    fn load_names_a_missing_file() {
+        let site = Site::new();
+        let error = Config::load(&site.root.join("missing.toml")).unwrap_err();
+        assert_eq!(
+            site.hide_root(&error.to_string()),
+            "$DIR/missing.toml: cannot read the config file: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn locate_prefers_the_flag_then_the_first_existing_default() {
+        let site = Site::new();
+        let (a, b) = (site.root.join("a.toml"), site.root.join("b.toml"));
+        fs::write(&b, "").unwrap();
+        let flag = Path::new("given.toml");
+        assert_eq!(
+            locate_in(Some(flag), &[a.clone(), b.clone()]).unwrap(),
+            flag
+        );
+        assert_eq!(locate_in(None, &[a.clone(), b.clone()]).unwrap(), b);
+        fs::write(&a, "").unwrap();
+        assert_eq!(locate_in(None, &[a.clone(), b]).unwrap(), a);
+    }
+
+    #[test]
+    fn locate_names_every_default_when_none_exists() {
+        let site = Site::new();
+        let tried = [site.root.join("a.toml"), site.root.join("c.toml")];
+        let error = locate_in(None, &tried).unwrap_err();
+        assert_eq!(
+            site.hide_root(&error.to_string()),
+            "no config file: neither $DIR/a.toml nor $DIR/c.toml exists; pass --config FILE"
+        );
+        let tried = DEFAULT_CONFIG_PATHS.map(PathBuf::from).to_vec();
+        assert_eq!(
+            ConfigError::NotFound { tried }.to_string(),
+            "no config file: neither ./docvault.toml nor /etc/docvault/docvault.toml exists; pass --config FILE"
+        );
+    }
+
+    #[test]
+    fn share_finds_by_name() {
+        let site = Site::new();
+        let config = site.load(ALPHA);
+        assert_eq!(config.share("alpha").unwrap().name, "alpha");
+        assert!(config.share("beta").is_none());
+    }
+
+    // --- TOML syntax, unknown keys, wrong types
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nsetle = \"1s\"\n")),
+            "$DIR/docvault.toml: line 5: watch.setle: unknown field `setle`, expected one of \
+             `settle`, `rescan_every`, `max_file_size`, `delete_grace`, `settle_cap`, `ignore`"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_a_share_names_its_index() {
+        let site = Site::new();
+        let text = format!(
+            "{ALPHA}{}watch = \"poll\"\n",
+            ALPHA.replace("alpha", "beta")
+        );
+        assert_eq!(
+            site.error(&text),
+            "$DIR/docvault.toml: line 7: shares[1].watch: unknown field `watch`, expected one of \
+             `name`, `path`, `watcher`, `poll_every`, `ignore`, `create`"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_extract() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[extract]\nocr = true\n")),
+            "$DIR/docvault.toml: line 5: extract.ocr: unknown field `ocr`, there are no fields"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&format!("datadir = \"x\"\n{ALPHA}")),
+            "$DIR/docvault.toml: line 1: datadir: unknown field `datadir`, expected one of \
+             `data_dir`, `server`, `watch`, `shares`, `retention`, `tokens`, `extract`"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_key() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nsettle = 1\n")),
+            "$DIR/docvault.toml: line 5: watch.settle: invalid type: integer `1`, expected a string"
+        );
+    }
+
+    #[test]
+    fn wrong_type_inside_an_array() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nignore = [\"*.bak\", 3]\n")),
+            "$DIR/docvault.toml: line 5: watch.ignore[1]: invalid type: integer `3`, expected a string"
+        );
+    }
+
+    #[test]
+    fn negative_keep_is_a_type_error() {
+        let site = Site::new();
+        let text = with_alpha("[[retention]]\nname = \"r\"\nkeep_last = -1\n");
+        assert_eq!(
+            site.error(&text),
+            "$DIR/docvault.toml: line 6: retention[0].keep_last: invalid value: integer `-1`, expected u32"
+        );
+    }
+
+    #[test]
+    fn duplicate_key_shows_the_key() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nsettle = \"1s\"\nsettle = \"2s\"\n")),
+            "$DIR/docvault.toml: line 6: duplicate key (at `settle`)"
+        );
+    }
+
+    #[test]
+    fn toml_syntax_error_names_the_line() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch\nsettle = \"1s\"\n")),
+            "$DIR/docvault.toml: line 4: unclosed table, expected `]`"
+        );
+    }
+
+    // --- data_dir
+
+    #[test]
+    fn data_dir_inside_a_share() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&format!("data_dir = \"shares/alpha/.docvault\"\n{ALPHA}")),
+            "$DIR/docvault.toml: data_dir: $DIR/shares/alpha/.docvault is inside share \"alpha\" ($DIR/shares/alpha)"
+        );
+    }
+
+    #[test]
+    fn data_dir_same_as_a_share() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&format!("data_dir = \"shares/alpha\"\n{ALPHA}")),
+            "$DIR/docvault.toml: data_dir: $DIR/shares/alpha is the same folder as share \"alpha\""
+        );
+    }
+
+    #[test]
+    fn data_dir_containing_a_share() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&format!("data_dir = \"shares\"\n{ALPHA}")),
+            "$DIR/docvault.toml: data_dir: $DIR/shares contains share \"alpha\" ($DIR/shares/alpha)"
+        );
+    }
+
+    #[test]
+    fn empty_data_dir() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&format!("data_dir = \"\"\n{ALPHA}")),
+            "$DIR/docvault.toml: data_dir: must not be empty"
+        );
+    }
+
+    // --- server
+
+    #[test]
+    fn bad_listen_address() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[server]\nlisten = \"x\"\n")),
+            "$DIR/docvault.toml: server.listen: invalid address \"x\": invalid socket address syntax \
+             (expected IP:PORT, like 127.0.0.1:8270)"
+        );
+    }
+
+    // --- watch
+
+    #[test]
+    fn bad_duration() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nsettle = \"fast\"\n")),
+            "$DIR/docvault.toml: watch.settle: invalid duration \"fast\": expected number at 0"
+        );
+    }
+
+    #[test]
+    fn settle_of_zero() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nsettle = \"0s\"\n")),
+            "$DIR/docvault.toml: watch.settle: must be more than 0s and at most 1h, got 0s"
+        );
+    }
+
+    #[test]
+    fn settle_over_an_hour() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha(
+                "[watch]\nsettle = \"2h\"\nsettle_cap = \"3h\"\n"
+            )),
+            "$DIR/docvault.toml: watch.settle: must be more than 0s and at most 1h, got 2h"
+        );
+    }
+
+    #[test]
+    fn settle_cap_below_settle() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha(
+                "[watch]\nsettle = \"5s\"\nsettle_cap = \"2s\"\n"
+            )),
+            "$DIR/docvault.toml: watch.settle_cap: must be at least watch.settle (5s), got 2s"
+        );
+    }
+
+    #[test]
+    fn rescan_every_too_short() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nrescan_every = \"500ms\"\n")),
+            "$DIR/docvault.toml: watch.rescan_every: must be at least 1s, got 500ms"
+        );
+    }
+
+    #[test]
+    fn delete_grace_too_long() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\ndelete_grace = \"2h\"\n")),
+            "$DIR/docvault.toml: watch.delete_grace: must be at most 1h, got 2h"
+        );
+    }
+
+    #[test]
+    fn max_file_size_accepts_strings_and_integers() {
+        let site = Site::new();
+        let size = |value: &str| {
+            let text = with_alpha(&format!("[watch]\nmax_file_size = {value}\n"));
+            site.load(&text).watch.max_file_size
+        };
+        assert_eq!(size("\"1GiB\""), 1 << 30);
+        assert_eq!(size("\"500 MB\""), 500_000_000);
+        assert_eq!(size("\"1024\""), 1024);
+        assert_eq!(size("2048"), 2048);
+    }
+
+    #[test]
+    fn bad_max_file_size() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nmax_file_size = \"huge\"\n")),
+            "$DIR/docvault.toml: watch.max_file_size: invalid size \"huge\": expected a number of bytes \
+             or a size like \"500 MB\" or \"1GiB\""
+        );
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nmax_file_size = -5\n")),
+            "$DIR/docvault.toml: watch.max_file_size: invalid size -5: expected a number of bytes \
+             or a size like \"500 MB\" or \"1GiB\""
+        );
+    }
+
+    #[test]
+    fn zero_max_file_size() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nmax_file_size = 0\n")),
+            "$DIR/docvault.toml: watch.max_file_size: must be more than 0 bytes"
+        );
+    }
+
+    #[test]
+    fn bad_watch_ignore_glob() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nignore = [\"[\"]\n")),
+            "$DIR/docvault.toml: watch.ignore[0]: bad glob \"[\": unclosed character class; missing ']'"
+        );
+    }
+
+    #[test]
+    fn absolute_ignore_glob_never_matches() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[watch]\nignore = [\"/drafts/**\"]\n")),
+            "$DIR/docvault.toml: watch.ignore[0]: \"/drafts/**\" never matches: globs apply to the \
+             share-relative path, which has no leading '/'"
+        );
+    }
+
+    // --- shares
+
+    #[test]
+    fn no_share() {
+        let site = Site::new();
+        assert_eq!(
+            site.error("[server]\nlisten = \"127.0.0.1:1\"\n"),
+            "$DIR/docvault.toml: shares: no share configured; add a [[shares]] table"
+        );
+    }
+
+    #[test]
+    fn bad_share_name() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&ALPHA.replace("name = \"alpha\"", "name = \"Bad Name\"")),
+            "$DIR/docvault.toml: shares[0].name: \"Bad Name\" is not a valid share name (lowercase \
+             letters, digits, '-' and '_', up to 64, starting with a letter or digit)"
+        );
+    }
+
+    #[test]
+    fn share_name_rules() {
+        assert!(is_share_name("alpha") && is_share_name("0-a_b") && is_share_name(&"a".repeat(64)));
+        assert!(!is_share_name("") && !is_share_name("-a") && !is_share_name("_a"));
+        assert!(
+            !is_share_name("Alpha") && !is_share_name("a.b") && !is_share_name(&"a".repeat(65))
+        );
+        assert!(!is_share_name("a/b") && !is_share_name("ä"));
+    }
+
+    #[test]
+    fn duplicate_share_name() {
+        let site = Site::new();
+        let beta = ALPHA.replace("alpha", "beta");
+        let again = ALPHA.replace("shares/alpha", "shares");
+        assert_eq!(
+            site.error(&format!("{ALPHA}{beta}{again}")),
+            "$DIR/docvault.toml: shares[2].name: duplicate share name \"alpha\" (also shares[0])"
+        );
+    }
+
+    #[test]
+    fn missing_share_name() {
+        let site = Site::new();
+        assert_eq!(
+            site.error("[[shares]]\npath = \"shares/alpha\"\n"),
+            "$DIR/docvault.toml: shares[0].name: missing (every share needs a name and a path)"
+        );
+    }
+
+    #[test]
+    fn missing_share_path() {
+        let site = Site::new();
+        assert_eq!(
+            site.error("[[shares]]\nname = \"alpha\"\n"),
+            "$DIR/docvault.toml: shares[0].path: missing (every share needs a name and a path)"
+        );
+    }
+
+    #[test]
+    fn missing_share_folder() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&ALPHA.replace("shares/alpha", "shares/gone")),
+            "$DIR/docvault.toml: shares[0].path: share folder $DIR/shares/gone does not exist \
+             (create it, or set create = true)"
+        );
+    }
+
+    #[test]
+    fn missing_share_folder_with_create_is_accepted() {
+        let site = Site::new();
+        let text = ALPHA.replace("shares/alpha", "new/deep/alpha") + "create = true\n";
+        let config = site.load(&text);
+        assert_eq!(config.shares[0].path, site.root.join("new/deep/alpha"));
+        assert!(!site.root.join("new").exists());
+    }
+
+    #[test]
+    fn share_path_is_a_file() {
+        let site = Site::new();
+        fs::write(site.root.join("notes.txt"), "x").unwrap();
+        assert_eq!(
+            site.error(&ALPHA.replace("shares/alpha", "notes.txt")),
+            "$DIR/docvault.toml: shares[0].path: $DIR/notes.txt is not a folder"
+        );
+    }
+
+    #[test]
+    fn share_inside_an_earlier_share() {
+        let site = Site::new();
+        fs::create_dir(site.root.join("shares/alpha/sub")).unwrap();
+        let inner = ALPHA
+            .replace("\"alpha\"", "\"inner\"")
+            .replace("alpha\"", "alpha/sub\"");
+        assert_eq!(
+            site.error(&format!("{ALPHA}{inner}")),
+            "$DIR/docvault.toml: shares[1].path: $DIR/shares/alpha/sub is inside share \"alpha\" ($DIR/shares/alpha)"
+        );
+    }
+
+    #[test]
+    fn share_inside_a_later_share() {
+        let site = Site::new();
+        let outer = ALPHA
+            .replace("\"alpha\"", "\"outer\"")
+            .replace("shares/alpha", "shares");
+        assert_eq!(
+            site.error(&format!("{ALPHA}{outer}")),
+            "$DIR/docvault.toml: shares[0].path: $DIR/shares/alpha is inside share \"outer\" ($DIR/shares)"
+        );
+    }
+
+    #[test]
+    fn two_shares_on_the_same_folder() {
+        let site = Site::new();
+        let twin = ALPHA
+            .replace("\"alpha\"", "\"twin\"")
+            .replace("shares/alpha", "./shares/beta/../alpha");
+        assert_eq!(
+            site.error(&format!("{ALPHA}{twin}")),
+            "$DIR/docvault.toml: shares[1].path: $DIR/shares/alpha is the same folder as share \"alpha\""
+        );
+    }
+
+    #[test]
+    fn unknown_watcher() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("watcher = \"inotify\"\n")),
+            "$DIR/docvault.toml: shares[0].watcher: unknown watcher \"inotify\" (expected auto, native or poll)"
+        );
+    }
+
+    #[test]
+    fn poll_every_too_short() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("poll_every = \"10ms\"\n")),
+            "$DIR/docvault.toml: shares[0].poll_every: must be at least 100ms, got 10ms"
+        );
+    }
+
+    #[test]
+    fn bad_share_ignore_glob() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("ignore = [\"drafts/**\", \"[\"]\n")),
+            "$DIR/docvault.toml: shares[0].ignore[1]: bad glob \"[\": unclosed character class; missing ']'"
+        );
+    }
+
+    // --- retention
+
+    fn rule(body: &str) -> String {
+        with_alpha(&format!("[[retention]]\nname = \"records\"\n{body}"))
+    }
+
+    #[test]
+    fn retention_unknown_share() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&rule("shares = [\"alpha\", \"gamma\"]\nkeep_last = 3\n")),
+            "$DIR/docvault.toml: retention[0].shares[1]: unknown share \"gamma\""
+        );
+    }
+
+    #[test]
+    fn retention_empty_shares() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&rule("shares = []\nkeep_last = 3\n")),
+            "$DIR/docvault.toml: retention[0].shares: must not be empty (omit it for every share)"
+        );
+    }
+
+    #[test]
+    fn retention_bad_path_glob() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&rule("paths = [\"a/{b\"]\nkeep_last = 3\n")),
+            "$DIR/docvault.toml: retention[0].paths[0]: bad glob \"a/{b\": unclosed alternate group; \
+             missing '}' (maybe escape '{' with '[{]'?)"
+        );
+    }
+
+    #[test]
+    fn retention_empty_paths() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&rule("paths = []\nkeep_last = 3\n")),
+            "$DIR/docvault.toml: retention[0].paths: must not be empty (omit it to match every path)"
+        );
+    }
+
+    #[test]
+    fn retention_keep_of_zero() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&rule("keep_last = 3\nkeep_daily = 0\n")),
+            "$DIR/docvault.toml: retention[0].keep_daily: must be at least 1, got 0"
+        );
+    }
+
+    #[test]
+    fn retention_rule_without_a_keep() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&rule("paths = [\"**/*.pdf\"]\n")),
+            "$DIR/docvault.toml: retention[0]: a rule needs keep_last, keep_hourly/daily/weekly/monthly or retain_for"
+        );
+    }
+
+    #[test]
+    fn retention_bad_retain_for() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&rule("retain_for = \"7\"\n")),
+            "$DIR/docvault.toml: retention[0].retain_for: invalid duration \"7\": time unit needed, \
+             for example 7sec or 7ms"
+        );
+    }
+
+    #[test]
+    fn retention_missing_or_empty_name() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha("[[retention]]\nkeep_last = 1\n")),
+            "$DIR/docvault.toml: retention[0].name: missing (every rule needs a name)"
+        );
+        assert_eq!(
+            site.error(&with_alpha("[[retention]]\nname = \"\"\nkeep_last = 1\n")),
+            "$DIR/docvault.toml: retention[0].name: must not be empty"
+        );
+    }
+
+    #[test]
+    fn retention_duplicate_name() {
+        let site = Site::new();
+        let second = "[[retention]]\nname = \"records\"\nretain_for = \"1y\"\n";
+        assert_eq!(
+            site.error(&(rule("keep_last = 3\n") + second)),
+            "$DIR/docvault.toml: retention[1].name: duplicate rule name \"records\" (also retention[0])"
+        );
+    }
+
+    // --- tokens
+
+    fn token(name: &str, role: &str, sha256: &str) -> String {
+        format!("[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{sha256}\"\n")
+    }
+
+    #[test]
+    fn token_hash_of_the_wrong_length() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha(&token("pmo", "editor", "0123456789ab"))),
+            "$DIR/docvault.toml: tokens[0].sha256: expected 64 hex characters (the SHA-256 of the token), got 12"
+        );
+    }
+
+    #[test]
+    fn token_hash_not_hex() {
+        let site = Site::new();
+        let hash = format!("{}zz", &sha256_hex("x")[..62]);
+        assert_eq!(
+            site.error(&with_alpha(&token("pmo", "editor", &hash))),
+            "$DIR/docvault.toml: tokens[0].sha256: expected 64 hex characters (the SHA-256 of the token), got 'z'"
+        );
+    }
+
+    #[test]
+    fn token_unknown_role() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&with_alpha(&token("pmo", "boss", &sha256_hex("x")))),
+            "$DIR/docvault.toml: tokens[0].role: unknown role \"boss\" (expected reader, editor or admin)"
+        );
+    }
+
+    #[test]
+    fn token_missing_or_empty_name() {
+        let site = Site::new();
+        let text = with_alpha(&format!(
+            "[[tokens]]\nrole = \"reader\"\nsha256 = \"{}\"\n",
+            sha256_hex("x")
+        ));
+        assert_eq!(
+            site.error(&text),
+            "$DIR/docvault.toml: tokens[0].name: missing (every token needs a name, a role and a sha256)"
+        );
+        assert_eq!(
+            site.error(&with_alpha(&token("", "reader", &sha256_hex("x")))),
+            "$DIR/docvault.toml: tokens[0].name: must not be empty"
+        );
+    }
+
+    #[test]
+    fn token_duplicate_name() {
+        let site = Site::new();
+        let tokens =
+            token("pmo", "reader", &sha256_hex("a")) + &token("pmo", "admin", &sha256_hex("b"));
+        assert_eq!(
+            site.error(&with_alpha(&tokens)),
+            "$DIR/docvault.toml: tokens[1].name: duplicate token name \"pmo\" (also tokens[0])"
+        );
+    }
+
+    #[test]
+    fn token_duplicate_hash() {
+        let site = Site::new();
+        let upper = sha256_hex("a").to_uppercase();
+        let tokens = token("pmo", "reader", &sha256_hex("a")) + &token("ops", "admin", &upper);
+        assert_eq!(
+            site.error(&with_alpha(&tokens)),
+            "$DIR/docvault.toml: tokens[1].sha256: duplicate token hash (also tokens[0]); every token \
+             needs its own secret"
+        );
+    }
+
+    #[test]
+    fn roles_are_ordered_and_parse() {
+        assert!(Role::Reader < Role::Editor && Role::Editor < Role::Admin);
+        assert_eq!("admin".parse::<Role>(), Ok(Role::Admin));
+        assert_eq!(Role::Editor.to_string(), "editor");
+        assert_eq!(serde_json::to_string(&Role::Reader).unwrap(), "\"reader\"");
+    }
+
+    // --- ignore rules
+
+    fn ignore_set(user: &[&str]) -> GlobSet {
+        let site = Site::new();
+        let config = site.load(ALPHA);
+        let share = ShareConfig {
+            ignore: user.iter().map(|g| g.to_string()).collect(),
+            ..config.shares[0].clone()
+        };
+        config.watch.ignore_set(&share)
+    }
+
+    #[test]
+    fn builtin_ignores_match_temp_and_lock_files() {
+        let set = ignore_set(&[]);
+        for path in [
+            "~$budget.xlsx",
+            ".~lock.plan.odt#",
+            "lu12345.tmp",
+            "~WRL0001.tmp",
+            ".plan.txt.swp",
+            ".plan.txt.swx",
+            "plan.txt~",
+            ".#plan.txt",
+            "4913",
+            "big.iso.part",
+            "setup.exe.crdownload",
+            "sub/dir/Thumbs.db",
+            "sub/thumbs.db",
+            ".DS_Store",
+            "._x",
+            "desktop.ini",
+            ".plan.docx.Ab12Cd",
+            "deep/in/.plan.docx.Ab12Cd",
+        ] {
+            assert!(is_ignored(&set, path), "{path} should be ignored");
+        }
+    }
+
+    #[test]
+    fn builtin_ignores_leave_documents_alone() {
+        let set = ignore_set(&[]);
+        for path in [
+            "plan.txt",
+            "budget 2026.xlsx",
+            "sub/4913x",
+            "-leading.txt",
+            ".hidden.md",
+            ".plan.docx.Ab12C",
+            "..Ab12Cd",
+            ".notes.backup",
+            "tmp/plan.txt",
+            ".sw/plan.txt",
+        ] {
+            assert!(!is_ignored(&set, path), "{path} should not be ignored");
+        }
+    }
+
+    #[test]
+    fn user_globs_match_the_whole_relative_path() {
+        let set = ignore_set(&["drafts/**"]);
+        assert!(is_ignored(&set, "drafts/a/b.txt"));
+        assert!(!is_ignored(&set, "x/drafts/b.txt"));
+        let set = ignore_set(&["*.bak"]);
+        assert!(is_ignored(&set, "old.bak"));
+        assert!(!is_ignored(&set, "sub/old.bak"), "* does not cross /");
+    }
+
+    #[test]
+    fn watch_and_share_globs_both_apply() {
+        let site = Site::new();
+        let config = site.load(&with_alpha(
+            "ignore = [\"drafts/**\"]\n[watch]\nignore = [\"**/*.bak\"]\n",
+        ));
+        let set = config.watch.ignore_set(&config.shares[0]);
+        assert!(is_ignored(&set, "drafts/plan.txt"));
+        assert!(is_ignored(&set, "sub/old.bak"));
+        assert!(!is_ignored(&set, "plan.txt"));
+    }
+
+    #[test]
+    fn is_builtin_ignored_checks_file_names() {
+        assert!(is_builtin_ignored("Thumbs.db") && is_builtin_ignored("~$a.docx"));
+        assert!(is_builtin_ignored(".report.pdf.x9Y8z7"));
+        assert!(!is_builtin_ignored("report.pdf") && !is_builtin_ignored(".hidden.md"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_gives_a_config_or_an_error_never_a_panic(text in "\\PC{0,200}") {
+            let _ = Config::from_toml(&text, Path::new("/nonexistent/docvault.toml"));
+        }
+
+        #[test]
+        fn tomlish_text_never_panics(text in "(\\[+[a-z_]{0,8}\\]+\n|[a-z_.]{1,12} = (\"[^\"]{0,12}\"|[0-9]{1,4}|\\[\\])\n){0,8}") {
+            let _ = Config::from_toml(&text, Path::new("/nonexistent/docvault.toml"));
+        }
+    }
 }
