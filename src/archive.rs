@@ -137,14 +137,18 @@ impl Archive {
     /// objects. Call only while holding the data dir lock.
     pub fn remove_stale_files(&self) -> Result<usize> {
         let mut removed = 0;
-        let walker = walkdir::WalkDir::new(&self.path).follow_links(false).into_iter();
+        let walker = walkdir::WalkDir::new(&self.path)
+            .follow_links(false)
+            .into_iter();
         for entry in walker.filter_map(std::result::Result::ok) {
             let name = entry.file_name().to_string_lossy();
             let stale = entry.file_type().is_file()
                 && (name.ends_with(".lock") || name.starts_with("tmp_object_git2_"));
             if stale {
-                std::fs::remove_file(entry.path())
-                    .map_err(|source| ArchiveError::Sync { path: entry.path().to_owned(), source })?;
+                std::fs::remove_file(entry.path()).map_err(|source| ArchiveError::Sync {
+                    path: entry.path().to_owned(),
+                    source,
+                })?;
                 tracing::warn!(file = %entry.path().display(), "removed a file left by an interrupted write");
                 removed += 1;
             }
