@@ -15,5 +15,6 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod extract;
 pub mod ingest;
 pub mod watch;

@@ -1,0 +1,1 @@
+//! Per-format tests on the real fixtures under tests/fixtures/. (being written)

@@ -1,0 +1,3 @@
+//! RTF. (being written)
+use super::{Doc, ExtractError, Limits};
+pub fn rtf(_d: &[u8], _l: &Limits) -> Result<Doc, ExtractError> { Err(ExtractError::Unsupported) }
