@@ -188,9 +188,15 @@ pub struct TokenConfig {
     pub sha256: [u8; 32],
 }
 
-/// `[extract]`: reserved for a later issue; no keys yet.
+/// `[extract]`: text extraction's bounds and its worker processes.
 #[derive(Debug, Clone, Default)]
-pub struct ExtractConfig {}
+pub struct ExtractConfig {
+    /// Worker processes extracting in parallel (`workers`, default 2).
+    pub workers: usize,
+    /// `max_input_size` (256MiB), `max_unzipped_size` (512MiB), `max_ratio`
+    /// (200), `max_text` (4MiB), `timeout` (30s), `memory_limit` (2GiB).
+    pub limits: crate::extract::Limits,
+}
 
 /// A config file that cannot be found, read, parsed or accepted. The messages
 /// are shown to the operator as they are.
@@ -542,8 +548,53 @@ struct RawToken {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawExtract {}
+#[serde(default, deny_unknown_fields)]
+struct RawExtract {
+    workers: Option<u32>,
+    max_input_size: Option<toml::Value>,
+    max_unzipped_size: Option<toml::Value>,
+    max_ratio: Option<u32>,
+    max_text: Option<toml::Value>,
+    timeout: Option<String>,
+    memory_limit: Option<toml::Value>,
+}
+
+impl RawExtract {
+    fn build(self, c: &Checker) -> Result<ExtractConfig, ConfigError> {
+        let d = crate::extract::Limits::default();
+        let size = |key: &str, v: Option<toml::Value>, default: u64| {
+            v.map_or(Ok(default), |v| c.size(&format!("extract.{key}"), &v))
+        };
+        let workers = self.workers.unwrap_or(2);
+        c.ensure((1..=64).contains(&workers), "extract.workers", || {
+            format!("must be between 1 and 64, got {workers}")
+        })?;
+        let max_ratio = self.max_ratio.map_or(d.max_ratio, u64::from);
+        c.ensure(max_ratio >= 2, "extract.max_ratio", || {
+            format!("must be at least 2, got {max_ratio}")
+        })?;
+        let memory = size("memory_limit", self.memory_limit, d.memory)?;
+        c.ensure(memory >= 64 << 20, "extract.memory_limit", || {
+            "must be at least 64MiB (a worker needs room to start)".into()
+        })?;
+        let timeout = c.duration_in(
+            "extract.timeout",
+            self.timeout.as_deref(),
+            d.timeout,
+            "between 100ms and 1h",
+            |t| t >= Duration::from_millis(100) && t <= HOUR,
+        )?;
+        let limits = crate::extract::Limits {
+            max_input: size("max_input_size", self.max_input_size, d.max_input)?,
+            max_unzipped: size("max_unzipped_size", self.max_unzipped_size, d.max_unzipped)?,
+            max_ratio,
+            max_text: size("max_text", self.max_text, d.max_text as u64)? as usize,
+            timeout,
+            memory,
+        };
+        Ok(ExtractConfig { workers: workers as usize, limits })
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Validation
@@ -666,7 +717,7 @@ impl RawConfig {
             retention.iter().map(|r| r.name.as_str()),
         )?;
         let tokens = build_tokens(c, self.tokens)?;
-        let extract = ExtractConfig {};
+        let extract = self.extract.build(c)?;
         Ok(Config {
             file,
             data_dir,
@@ -1349,11 +1400,31 @@ sha256 = "{ops}"
     }
 
     #[test]
+    fn extract_limits_parse_and_default() {
+        let site = Site::new();
+        let config = site.load(&with_alpha(
+            "[extract]\nworkers = 3\nmax_text = \"1MiB\"\ntimeout = \"5s\"\nmemory_limit = \"1GiB\"\n",
+        ));
+        assert_eq!(config.extract.workers, 3);
+        assert_eq!(config.extract.limits.max_text, 1 << 20);
+        assert_eq!(config.extract.limits.timeout, Duration::from_secs(5));
+        assert_eq!(config.extract.limits.memory, 1 << 30);
+        assert_eq!(config.extract.limits.max_unzipped, 512 << 20);
+        let defaults = site.load(&with_alpha(""));
+        assert_eq!(defaults.extract.workers, 2);
+        assert_eq!(
+            site.error(&with_alpha("[extract]\nmemory_limit = \"1MiB\"\n")),
+            "$DIR/docvault.toml: extract.memory_limit: must be at least 64MiB (a worker needs room to start)"
+        );
+    }
+
+    #[test]
     fn unknown_key_in_extract() {
         let site = Site::new();
         assert_eq!(
             site.error(&with_alpha("[extract]\nocr = true\n")),
-            "$DIR/docvault.toml: line 5: extract.ocr: unknown field `ocr`, there are no fields"
+            "$DIR/docvault.toml: line 5: extract.ocr: unknown field `ocr`, expected one of `workers`, \
+             `max_input_size`, `max_unzipped_size`, `max_ratio`, `max_text`, `timeout`, `memory_limit`"
         );
     }
 

@@ -40,6 +40,16 @@ pub enum Command {
     History(history::Args),
     /// Write a version of a document to stdout (asks the running daemon)
     Cat(cat::Args),
+    /// Internal: an extraction worker process (the daemon starts these)
+    #[command(hide = true)]
+    ExtractWorker(ExtractWorkerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExtractWorkerArgs {
+    /// Address-space limit in bytes
+    #[arg(long)]
+    memory: u64,
 }
 
 impl Cli {
@@ -50,6 +60,7 @@ impl Cli {
             Command::CheckConfig(args) => check_config::run(config, args),
             Command::History(args) => history::run(config, args),
             Command::Cat(args) => cat::run(config, args),
+            Command::ExtractWorker(args) => crate::extract::sandbox::worker_main(args.memory),
         }
     }
 }
