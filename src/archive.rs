@@ -292,7 +292,7 @@ impl Archive {
             note.push_str(&serde_json::to_string(&change.record).expect("records serialize"));
             note.push('\n');
         }
-        let notes_commit = self.write_note(commit, &note, &sig)?;
+        let notes_commit = self.write_notes(&[(commit, note)], &sig, "Notes added by docvault\n")?;
         self.sync()?;
         git(
             "moving notes ref",
@@ -313,9 +313,9 @@ impl Archive {
         Ok(commit)
     }
 
-    /// Adds a note for `target` with git's two-level fan-out (`ab/cdef…`),
-    /// so that a note write costs the same with ten or a million notes.
-    fn write_note(&self, target: Oid, text: &str, sig: &Signature<'_>) -> Result<Oid> {
+    /// Writes notes with git's two-level fan-out (`ab/cdef…`), so that a
+    /// note write costs the same with ten or a million notes.
+    fn write_notes(&self, notes: &[(Oid, String)], sig: &Signature<'_>, message: &str) -> Result<Oid> {
         let parent = match self.repo.refname_to_id(NOTES_REF) {
             Ok(id) => Some(git("reading notes", self.repo.find_commit(id))?),
             Err(_) => None,
@@ -330,9 +330,11 @@ impl Archive {
                 git("empty tree", self.repo.find_tree(empty))?
             }
         };
-        let blob = git("writing note", self.repo.blob(text.as_bytes()))?;
         let mut update = TreeUpdateBuilder::new();
-        update.upsert(note_path(target), blob, FileMode::Blob);
+        for (target, text) in notes {
+            let blob = git("writing note", self.repo.blob(text.as_bytes()))?;
+            update.upsert(note_path(*target), blob, FileMode::Blob);
+        }
         let tree_id = git(
             "updating notes tree",
             update.create_updated(&self.repo, &base),
@@ -342,8 +344,39 @@ impl Archive {
         git(
             "writing notes commit",
             self.repo
-                .commit(None, sig, sig, "Notes added by docvault\n", &tree, &parents),
+                .commit(None, sig, sig, message, &tree, &parents),
         )
+    }
+
+    /// The records currently noted on `commit`.
+    pub fn notes_of(&self, commit: Oid) -> Result<Vec<VersionRecord>> {
+        let tree = match self.repo.refname_to_id(NOTES_REF) {
+            Ok(id) => Some(git("reading notes", self.repo.find_commit(id).and_then(|c| c.tree()))?),
+            Err(_) => None,
+        };
+        self.records_of(tree.as_ref(), commit)
+    }
+
+    /// Replaces the notes of several commits in one notes commit (extraction
+    /// results arrive after the version was committed).
+    pub fn rewrite_notes(&self, notes: &std::collections::BTreeMap<Oid, Vec<VersionRecord>>) -> Result<()> {
+        if notes.is_empty() {
+            return Ok(());
+        }
+        let sig = signature()?;
+        let mut texts = Vec::with_capacity(notes.len());
+        for (commit, records) in notes {
+            let mut text = String::new();
+            for r in records {
+                text.push_str(&serde_json::to_string(r).expect("records serialize"));
+                text.push('\n');
+            }
+            texts.push((*commit, text));
+        }
+        let notes_commit = self.write_notes(&texts, &sig, "Extraction results added by docvault\n")?;
+        self.sync()?;
+        git("moving notes ref", self.repo.reference(NOTES_REF, notes_commit, true, "docvault: extraction"))?;
+        self.sync()
     }
 
     /// The version records noted on `commit` (empty if it has no note).

@@ -11,14 +11,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, RwLock};
 
 use git2::FileMode;
 use tracing::{debug, error, info, warn};
 
 use crate::archive::{Archive, ArchiveError, Staged, StoredBlob, TreeOp};
-use crate::catalog::{Catalog, Event, FileKind, FileStat, VersionRecord, format_mtime};
+use crate::catalog::{Catalog, Event, Extraction, FileKind, FileStat, VersionRecord, format_mtime};
+use crate::extract::Extracted;
+use crate::extract::stage::{Job, Outcome};
 use crate::config::Config;
 use crate::watch::{IngestMsg, Settled, WatchMsg};
 
@@ -35,6 +37,8 @@ pub struct Progress {
     pub versions: AtomicU64,
     pub unreadable: AtomicU64,
     pub too_large: AtomicU64,
+    /// Versions whose extraction result is recorded.
+    pub extracted: AtomicU64,
     /// Set by the daemon on SIGTERM: finish the batch in hand, then stop.
     pub stopping: AtomicBool,
 }
@@ -47,7 +51,13 @@ pub struct Ingest {
     shares: Vec<(String, std::path::PathBuf)>,
     max_file_size: u64,
     requeue: Sender<WatchMsg>,
+    extract: Option<Sender<Job>>,
+    /// Extraction results not yet written to the archive.
+    outcomes: Vec<Outcome>,
 }
+
+/// Extraction results are written in batches of at most this many.
+const MAX_OUTCOMES: usize = 256;
 
 /// A file read into the archive, ready to be judged against its document.
 struct Read {
@@ -76,23 +86,103 @@ impl Ingest {
             shares,
             max_file_size: config.watch.max_file_size,
             requeue,
+            extract: None,
+            outcomes: Vec::new(),
         }
+    }
+
+    /// Sends every new content version to the extraction stage, and re-sends
+    /// the versions whose extraction a stop or crash interrupted.
+    pub fn with_extraction(mut self, jobs: Sender<Job>) -> Ingest {
+        let pending: Vec<Job> = {
+            let catalog = self.catalog.read().expect("catalog lock");
+            catalog
+                .shares()
+                .flat_map(|(_, s)| s.docs.values())
+                .flat_map(|d| d.versions.iter())
+                .filter_map(job_for)
+                .collect()
+        };
+        if !pending.is_empty() {
+            info!(versions = pending.len(), "resuming interrupted text extraction");
+        }
+        for job in pending {
+            let _ = jobs.send(job);
+        }
+        self.extract = Some(jobs);
+        self
     }
 
     /// Takes batches until the watch stage hangs up or the daemon stops.
     pub fn run(mut self, rx: Receiver<IngestMsg>) {
-        for msg in rx {
+        loop {
+            let msg = if self.outcomes.is_empty() {
+                rx.recv().ok()
+            } else {
+                match rx.try_recv() {
+                    Ok(msg) => Some(msg),
+                    Err(TryRecvError::Empty) => {
+                        self.record_outcomes();
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => None,
+                }
+            };
+            let Some(msg) = msg else { break };
             match msg {
                 IngestMsg::Batch(batch) => self.ingest(batch),
                 IngestMsg::StartupDone => {
                     info!("start-up scan done; ready");
                     self.progress.ready.store(true, Ordering::SeqCst);
                 }
+                IngestMsg::Extracted(outcome) => {
+                    self.outcomes.push(outcome);
+                    if self.outcomes.len() >= MAX_OUTCOMES {
+                        self.record_outcomes();
+                    }
+                }
             }
             if self.progress.stopping.load(Ordering::SeqCst) {
                 break;
             }
         }
+        self.record_outcomes();
+    }
+
+    /// Writes extraction results into their versions' notes and the catalog.
+    fn record_outcomes(&mut self) {
+        if self.outcomes.is_empty() {
+            return;
+        }
+        let outcomes = std::mem::take(&mut self.outcomes);
+        let mut notes: BTreeMap<git2::Oid, Vec<VersionRecord>> = BTreeMap::new();
+        for o in &outcomes {
+            if let std::collections::btree_map::Entry::Vacant(e) = notes.entry(o.job.commit) {
+                match self.archive.notes_of(o.job.commit) {
+                    Ok(records) => {
+                        e.insert(records);
+                    }
+                    Err(err) => warn!(commit = %o.job.commit, error = %err, "cannot read note to record extraction"),
+                }
+            }
+            if let Some(records) = notes.get_mut(&o.job.commit) {
+                for r in records.iter_mut().filter(|r| r.path == o.job.path && r.version == o.job.version) {
+                    apply_extraction(r, &o.extracted);
+                }
+            }
+        }
+        if let Err(e) = self.archive.rewrite_notes(&notes) {
+            error!(error = %e, "cannot record extraction results; they will be redone at the next start");
+            return;
+        }
+        let mut catalog = self.catalog.write().expect("catalog lock");
+        for o in &outcomes {
+            let doc = catalog.document_mut(&o.job.share, &o.job.path);
+            if let Some(r) = doc.and_then(|d| d.versions.iter_mut().find(|v| v.version == o.job.version)) {
+                apply_extraction(r, &o.extracted);
+            }
+        }
+        self.progress.extracted.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
     }
 
     /// Versions one batch of settled paths, share by share.
@@ -238,6 +328,9 @@ impl Ingest {
             let mode = file_mode(&read.stat);
             record.mode = Some(format!("{:o}", u32::from(mode)));
             record.mime = Some(mime_of(&key, read.stat.kind));
+            if self.extract.is_some() && read.stat.kind == FileKind::File {
+                record.extraction.status = PENDING.into();
+            }
             if event == Event::Renamed {
                 record.renamed_from = read.item.renamed_from.clone();
             }
@@ -263,6 +356,9 @@ impl Ingest {
                 for s in &staged {
                     debug!(share, path = %s.record.path, version = s.record.version, event = %s.record.event, "versioned");
                     catalog.apply(s.record.clone());
+                    if let (Some(jobs), Some(job)) = (&self.extract, job_for(&s.record)) {
+                        let _ = jobs.send(job);
+                    }
                 }
                 self.progress
                     .versions
@@ -273,6 +369,32 @@ impl Ingest {
                 "cannot commit to the archive; the changes will be picked up by the next scan"),
         }
     }
+}
+
+/// The status of a version whose extraction has not finished yet.
+pub const PENDING: &str = "pending";
+
+/// The extraction job for a committed content version.
+fn job_for(r: &VersionRecord) -> Option<Job> {
+    Some(Job {
+        share: r.share.clone(),
+        path: r.path.clone(),
+        version: r.version,
+        commit: git2::Oid::from_str(r.commit.as_deref()?).ok()?,
+        blob: git2::Oid::from_str(r.blob.as_deref()?).ok()?,
+        size: r.size,
+    })
+    .filter(|_| r.extraction.status == PENDING)
+}
+
+/// Copies what extraction found into a version record.
+fn apply_extraction(r: &mut VersionRecord, e: &Extracted) {
+    if e.mime != "application/octet-stream" {
+        r.mime = Some(e.mime.clone());
+    }
+    r.title = e.title.clone();
+    r.author = e.author.clone();
+    r.extraction = Extraction { status: e.status.word().into(), message: e.status.message().map(str::to_owned) };
 }
 
 /// The `deleted` version of a live document (its last content's size and hash).

@@ -19,6 +19,7 @@ pub mod office;
 pub mod pdf;
 pub mod rtf;
 pub mod sandbox;
+pub mod stage;
 pub mod text;
 
 use std::time::Duration;

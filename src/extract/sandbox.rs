@@ -183,6 +183,9 @@ fn read_frame(input: &mut impl Read, max: usize) -> io::Result<Vec<u8>> {
 pub fn worker_main(memory: u64) -> anyhow::Result<()> {
     use nix::sys::resource::{Resource, setrlimit};
     setrlimit(Resource::RLIMIT_AS, memory, memory)?;
+    // A worker never outlives the daemon, even one stuck in a parser.
+    // (Orphaned before this line, it reads EOF on stdin and exits.)
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
     // The protocol keeps the real stdout; whatever a parser prints lands on stderr.
     let protocol = std::fs::File::from(nix::unistd::dup(io::stdout())?);
     nix::unistd::dup2_stdout(io::stderr())?;
