@@ -253,4 +253,29 @@ mod tests {
         assert_eq!(s.word(), "refused");
         assert_eq!(Status::Encrypted.message(), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Every entry point, fed arbitrary bytes behind each format's magic,
+        /// under every name: a status, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+            magic in proptest::sample::select(vec![
+                &b""[..], b"PK\x03\x04", b"%PDF-1.4\n", b"{\\rtf1 ", b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+                b"<!DOCTYPE html><html>", b"<?xml version=\"1.0\"?>", b"From: a@b\nSubject: x\n\n", b"{\"a\":", b"\xFF\xFE",
+            ]),
+            name in proptest::sample::select(vec![
+                "a.txt", "a.md", "a.csv", "a.tsv", "a.html", "a.json", "a.xml", "a.eml", "a.docx", "a.xlsx",
+                "a.xlsm", "a.pptx", "a.odt", "a.ods", "a.odp", "a.pdf", "a.rtf", "noext",
+            ]),
+        ) {
+            let mut data = magic.to_vec();
+            data.extend(body);
+            let limits = Limits { max_text: 1024, ..Limits::default() };
+            let out = extract(&data, name, &limits);
+            proptest::prop_assert!(out.text.len() <= 1024);
+        }
+    }
 }
