@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, RwLock};
 
 use git2::FileMode;
@@ -115,35 +115,30 @@ impl Ingest {
 
     /// Takes batches until the watch stage hangs up or the daemon stops.
     pub fn run(mut self, rx: Receiver<IngestMsg>) {
-        loop {
+        let tick = std::time::Duration::from_millis(100);
+        while !self.progress.stopping.load(Ordering::SeqCst) {
             let msg = if self.outcomes.is_empty() {
-                rx.recv().ok()
+                rx.recv_timeout(tick)
             } else {
-                match rx.try_recv() {
-                    Ok(msg) => Some(msg),
-                    Err(TryRecvError::Empty) => {
-                        self.record_outcomes();
-                        continue;
-                    }
-                    Err(TryRecvError::Disconnected) => None,
-                }
+                rx.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                })
             };
-            let Some(msg) = msg else { break };
             match msg {
-                IngestMsg::Batch(batch) => self.ingest(batch),
-                IngestMsg::StartupDone => {
+                Ok(IngestMsg::Batch(batch)) => self.ingest(batch),
+                Ok(IngestMsg::StartupDone) => {
                     info!("start-up scan done; ready");
                     self.progress.ready.store(true, Ordering::SeqCst);
                 }
-                IngestMsg::Extracted(outcome) => {
+                Ok(IngestMsg::Extracted(outcome)) => {
                     self.outcomes.push(outcome);
                     if self.outcomes.len() >= MAX_OUTCOMES {
                         self.record_outcomes();
                     }
                 }
-            }
-            if self.progress.stopping.load(Ordering::SeqCst) {
-                break;
+                Err(RecvTimeoutError::Timeout) => self.record_outcomes(),
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
         self.record_outcomes();

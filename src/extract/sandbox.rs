@@ -186,6 +186,12 @@ pub fn worker_main(memory: u64) -> anyhow::Result<()> {
     // A worker never outlives the daemon, even one stuck in a parser.
     // (Orphaned before this line, it reads EOF on stdin and exits.)
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+    // A stop signal sent to the whole group (systemd, timeout, Ctrl-C) is for
+    // the daemon, which finishes its work and then ends the workers.
+    let mut stop = nix::sys::signal::SigSet::empty();
+    stop.add(nix::sys::signal::Signal::SIGTERM);
+    stop.add(nix::sys::signal::Signal::SIGINT);
+    stop.thread_block()?;
     // The protocol keeps the real stdout; whatever a parser prints lands on stderr.
     let protocol = std::fs::File::from(nix::unistd::dup(io::stdout())?);
     nix::unistd::dup2_stdout(io::stderr())?;
