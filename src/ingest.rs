@@ -19,9 +19,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::archive::{Archive, ArchiveError, Staged, StoredBlob, TreeOp};
 use crate::catalog::{Catalog, Event, Extraction, FileKind, FileStat, VersionRecord, format_mtime};
+use crate::config::Config;
 use crate::extract::Extracted;
 use crate::extract::stage::{Job, Outcome};
-use crate::config::Config;
 use crate::watch::{IngestMsg, Settled, WatchMsg};
 
 /// The most changes one commit holds (bulk imports are split).
@@ -104,7 +104,10 @@ impl Ingest {
                 .collect()
         };
         if !pending.is_empty() {
-            info!(versions = pending.len(), "resuming interrupted text extraction");
+            info!(
+                versions = pending.len(),
+                "resuming interrupted text extraction"
+            );
         }
         for job in pending {
             let _ = jobs.send(job);
@@ -132,7 +135,7 @@ impl Ingest {
                     self.progress.ready.store(true, Ordering::SeqCst);
                 }
                 Ok(IngestMsg::Extracted(outcome)) => {
-                    self.outcomes.push(outcome);
+                    self.outcomes.push(*outcome);
                     if self.outcomes.len() >= MAX_OUTCOMES {
                         self.record_outcomes();
                     }
@@ -157,11 +160,16 @@ impl Ingest {
                     Ok(records) => {
                         e.insert(records);
                     }
-                    Err(err) => warn!(commit = %o.job.commit, error = %err, "cannot read note to record extraction"),
+                    Err(err) => {
+                        warn!(commit = %o.job.commit, error = %err, "cannot read note to record extraction")
+                    }
                 }
             }
             if let Some(records) = notes.get_mut(&o.job.commit) {
-                for r in records.iter_mut().filter(|r| r.path == o.job.path && r.version == o.job.version) {
+                for r in records
+                    .iter_mut()
+                    .filter(|r| r.path == o.job.path && r.version == o.job.version)
+                {
                     apply_extraction(r, &o.extracted);
                 }
             }
@@ -173,11 +181,15 @@ impl Ingest {
         let mut catalog = self.catalog.write().expect("catalog lock");
         for o in &outcomes {
             let doc = catalog.document_mut(&o.job.share, &o.job.path);
-            if let Some(r) = doc.and_then(|d| d.versions.iter_mut().find(|v| v.version == o.job.version)) {
+            if let Some(r) =
+                doc.and_then(|d| d.versions.iter_mut().find(|v| v.version == o.job.version))
+            {
                 apply_extraction(r, &o.extracted);
             }
         }
-        self.progress.extracted.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+        self.progress
+            .extracted
+            .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
     }
 
     /// Versions one batch of settled paths, share by share.
@@ -389,7 +401,10 @@ fn apply_extraction(r: &mut VersionRecord, e: &Extracted) {
     }
     r.title = e.title.clone();
     r.author = e.author.clone();
-    r.extraction = Extraction { status: e.status.word().into(), message: e.status.message().map(str::to_owned) };
+    r.extraction = Extraction {
+        status: e.status.word().into(),
+        message: e.status.message().map(str::to_owned),
+    };
 }
 
 /// The `deleted` version of a live document (its last content's size and hash).

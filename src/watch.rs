@@ -65,7 +65,7 @@ pub enum IngestMsg {
     /// Everything the start-up scan found has been sent.
     StartupDone,
     /// Extraction finished for a version (from the extraction stage).
-    Extracted(crate::extract::stage::Outcome),
+    Extracted(Box<crate::extract::stage::Outcome>),
 }
 
 /// One share as the watch stage sees it.
@@ -76,7 +76,8 @@ struct ShareWatch {
     /// Scanned every `poll_every` instead of (or for lack of) native events.
     poll: Option<Duration>,
     next_poll: Instant,
-    _native: Option<notify::RecommendedWatcher>,
+    poll_every: Duration,
+    native: Option<notify::RecommendedWatcher>,
 }
 
 /// A dirty path waiting to settle.
@@ -410,6 +411,8 @@ impl Watch {
         }
         for (share, rel) in folders {
             self.pending.remove(&(share, rel.clone()));
+            let dir = self.shares[share].root.join(&rel);
+            self.shares[share].watch_tree(&dir);
             self.scan_folder(share, &rel);
         }
         self.expand_vanished_folders(vanished_folders);
@@ -509,29 +512,58 @@ impl ShareWatch {
             }),
             WatcherKind::Native => None,
         };
-        let mut native = None;
-        if poll.is_none() {
-            match native_watcher(index, &share.path, tx) {
-                Ok(w) => native = Some(w),
+        let native = if poll.is_none() {
+            match native_watcher(index, tx) {
+                Ok(w) => Some(w),
                 Err(e) => {
-                    if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
-                        error!(share = %share.name,
-                            "the inotify watch limit is reached; polling this share instead. Raise it with \
-                             `sysctl fs.inotify.max_user_watches=1048576` (and make it permanent in /etc/sysctl.d/)");
-                    } else {
-                        error!(share = %share.name, error = %e, "cannot watch share; polling it instead");
-                    }
+                    error!(share = %share.name, error = %e, "cannot watch share; polling it instead");
                     poll = Some(share.poll_every);
+                    None
                 }
             }
-        }
-        ShareWatch {
+        } else {
+            None
+        };
+        let mut watch = ShareWatch {
             name: share.name.clone(),
             root: share.path.clone(),
             ignore,
             next_poll: Instant::now() + poll.unwrap_or_default(),
             poll,
-            _native: native,
+            poll_every: share.poll_every,
+            native,
+        };
+        let root = watch.root.clone();
+        watch.watch_tree(&root);
+        watch
+    }
+
+    /// Adds a watch on `dir` and every folder under it. A folder that cannot
+    /// be watched (no permission) is logged and skipped, the rest of the
+    /// share keeps its events; when the watch limit is reached, the share is
+    /// polled instead.
+    fn watch_tree(&mut self, dir: &Path) {
+        let Some(watcher) = self.native.as_mut() else {
+            return;
+        };
+        let folders = walkdir::WalkDir::new(dir).follow_links(false).into_iter();
+        for entry in folders
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_dir())
+        {
+            let Err(e) = watcher.watch(entry.path(), RecursiveMode::NonRecursive) else {
+                continue;
+            };
+            if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
+                error!(share = %self.name,
+                    "the inotify watch limit is reached; polling this share instead. Raise it with \
+                     `sysctl fs.inotify.max_user_watches=1048576` (and make it permanent in /etc/sysctl.d/)");
+                self.native = None;
+                self.poll = Some(self.poll_every);
+                return;
+            }
+            warn!(share = %self.name, folder = %entry.path().display(), error = %e,
+                "cannot watch folder; its files are versioned once it can be read");
         }
     }
 
@@ -554,7 +586,6 @@ impl ShareWatch {
 
 fn native_watcher(
     index: usize,
-    root: &Path,
     tx: Sender<WatchMsg>,
 ) -> notify::Result<notify::RecommendedWatcher> {
     let handler = move |event| {
@@ -564,9 +595,7 @@ fn native_watcher(
         });
     };
     let config = notify::Config::default().with_follow_symlinks(false);
-    let mut watcher = notify::RecommendedWatcher::new(handler, config)?;
-    watcher.watch(root, RecursiveMode::Recursive)?;
-    Ok(watcher)
+    notify::RecommendedWatcher::new(handler, config)
 }
 
 /// The name of the network file system `path` is on, if it is on one.

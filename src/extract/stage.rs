@@ -46,18 +46,23 @@ pub fn start(
     for i in 0..workers {
         let (jobs, results, archive) = (jobs.clone(), results.clone(), archive.clone());
         let mut worker = Worker::new(exe.clone(), limits);
-        std::thread::Builder::new().name(format!("extract-{i}")).spawn(move || {
-            loop {
-                let job = match jobs.lock().expect("job queue lock").recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
-                };
-                let extracted = run(&mut worker, &archive, &job, &limits);
-                if results.send(IngestMsg::Extracted(Outcome { job, extracted })).is_err() {
-                    return;
+        std::thread::Builder::new()
+            .name(format!("extract-{i}"))
+            .spawn(move || {
+                loop {
+                    let job = match jobs.lock().expect("job queue lock").recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    };
+                    let extracted = run(&mut worker, &archive, &job, &limits);
+                    if results
+                        .send(IngestMsg::Extracted(Box::new(Outcome { job, extracted })))
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
-            }
-        })?;
+            })?;
     }
     Ok(())
 }

@@ -1,0 +1,64 @@
+//! The extraction sandbox: a worker's panic, abort, stack overflow, runaway
+//! allocation or endless loop ends as a `failed` status for that file, and
+//! the next file is extracted by a fresh worker.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use docvault::extract::sandbox::Worker;
+use docvault::extract::{Limits, Status};
+
+fn worker(timeout: Duration) -> Worker {
+    let limits = Limits {
+        timeout,
+        memory: 512 << 20,
+        ..Limits::default()
+    };
+    Worker::new(PathBuf::from(env!("CARGO_BIN_EXE_docvault")), limits).with_faults()
+}
+
+fn failed_reason(status: &Status) -> &str {
+    match status {
+        Status::Failed(reason) => reason,
+        other => panic!("expected failed, got {other:?}"),
+    }
+}
+
+#[test]
+fn worker_extracts_and_survives_every_fault() {
+    let mut w = worker(Duration::from_secs(3));
+    let ok = w.extract(b"Plain words about the Q3 budget", "notes.txt");
+    assert_eq!(ok.status, Status::Ok, "{ok:?}");
+    assert!(ok.text.contains("Q3 budget"));
+
+    for (fault, expect) in [
+        ("fault.panic", "parser panicked: injected panic"),
+        ("fault.abort", "worker died"),
+        ("fault.stack", "worker died"),
+        ("fault.oom", "worker died"),
+    ] {
+        let out = w.extract(b"x", fault);
+        let reason = failed_reason(&out.status);
+        assert!(reason.starts_with(expect), "{fault}: {reason}");
+        let after = w.extract(b"still alive", "after.txt");
+        assert_eq!(after.text, "still alive", "after {fault}");
+    }
+
+    let started = Instant::now();
+    let hung = w.extract(b"x", "fault.hang");
+    assert_eq!(failed_reason(&hung.status), "timed out after 3s");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let after = w.extract(b"fresh worker", "after.txt");
+    assert_eq!(after.text, "fresh worker");
+}
+
+#[test]
+fn oversized_input_is_refused_without_a_worker() {
+    let limits = Limits {
+        max_input: 10,
+        ..Limits::default()
+    };
+    let mut w = Worker::new(PathBuf::from("/nonexistent/worker"), limits);
+    let out = w.extract(b"more than ten bytes", "big.txt");
+    assert_eq!(out.status, Status::Refused("input size over limit".into()));
+}
