@@ -29,11 +29,17 @@ const FIXTURES: &[&str] = &[
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let budget = if quick { Duration::from_millis(200) } else { Duration::from_secs(2) };
+    let budget = if quick {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(2)
+    };
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let limits = Limits::default();
     let mut worker = Worker::new(PathBuf::from(env!("CARGO_BIN_EXE_docvault")), limits);
-    println!("| fixture | size | in-process files/s | in-process MB/s | sandboxed files/s | sandboxed MB/s | isolation overhead per file |");
+    println!(
+        "| fixture | size | in-process files/s | in-process MB/s | sandboxed files/s | sandboxed MB/s | isolation overhead per file |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for name in FIXTURES {
         let Ok(data) = std::fs::read(dir.join(name)) else {
@@ -41,7 +47,11 @@ fn main() {
             continue;
         };
         let check = extract(&data, name, &limits);
-        assert!(matches!(check.status, Status::Ok), "{name}: {:?}", check.status);
+        assert!(
+            matches!(check.status, Status::Ok),
+            "{name}: {:?}",
+            check.status
+        );
         let inproc = per_file(budget, || drop(extract(&data, name, &limits)));
         let sandboxed = per_file(budget, || drop(worker.extract(&data, name)));
         let mb = data.len() as f64 / 1e6;
@@ -59,7 +69,10 @@ fn main() {
         let mut w = Worker::new(PathBuf::from(env!("CARGO_BIN_EXE_docvault")), limits);
         drop(w.extract(b"x", "x.txt"));
     });
-    println!("\nstarting a worker and extracting one tiny file: {:.1} ms", spawn * 1e3);
+    println!(
+        "\nstarting a worker and extracting one tiny file: {:.1} ms",
+        spawn * 1e3
+    );
 }
 
 /// Seconds per call, averaged over as many calls as fit in `budget` (at least 3).

@@ -292,7 +292,8 @@ impl Archive {
             note.push_str(&serde_json::to_string(&change.record).expect("records serialize"));
             note.push('\n');
         }
-        let notes_commit = self.write_notes(&[(commit, note)], &sig, "Notes added by docvault\n")?;
+        let notes_commit =
+            self.write_notes(&[(commit, note)], &sig, "Notes added by docvault\n")?;
         self.sync()?;
         git(
             "moving notes ref",
@@ -315,7 +316,12 @@ impl Archive {
 
     /// Writes notes with git's two-level fan-out (`ab/cdef…`), so that a
     /// note write costs the same with ten or a million notes.
-    fn write_notes(&self, notes: &[(Oid, String)], sig: &Signature<'_>, message: &str) -> Result<Oid> {
+    fn write_notes(
+        &self,
+        notes: &[(Oid, String)],
+        sig: &Signature<'_>,
+        message: &str,
+    ) -> Result<Oid> {
         let parent = match self.repo.refname_to_id(NOTES_REF) {
             Ok(id) => Some(git("reading notes", self.repo.find_commit(id))?),
             Err(_) => None,
@@ -343,15 +349,17 @@ impl Archive {
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         git(
             "writing notes commit",
-            self.repo
-                .commit(None, sig, sig, message, &tree, &parents),
+            self.repo.commit(None, sig, sig, message, &tree, &parents),
         )
     }
 
     /// The records currently noted on `commit`.
     pub fn notes_of(&self, commit: Oid) -> Result<Vec<VersionRecord>> {
         let tree = match self.repo.refname_to_id(NOTES_REF) {
-            Ok(id) => Some(git("reading notes", self.repo.find_commit(id).and_then(|c| c.tree()))?),
+            Ok(id) => Some(git(
+                "reading notes",
+                self.repo.find_commit(id).and_then(|c| c.tree()),
+            )?),
             Err(_) => None,
         };
         self.records_of(tree.as_ref(), commit)
@@ -359,7 +367,10 @@ impl Archive {
 
     /// Replaces the notes of several commits in one notes commit (extraction
     /// results arrive after the version was committed).
-    pub fn rewrite_notes(&self, notes: &std::collections::BTreeMap<Oid, Vec<VersionRecord>>) -> Result<()> {
+    pub fn rewrite_notes(
+        &self,
+        notes: &std::collections::BTreeMap<Oid, Vec<VersionRecord>>,
+    ) -> Result<()> {
         if notes.is_empty() {
             return Ok(());
         }
@@ -373,9 +384,14 @@ impl Archive {
             }
             texts.push((*commit, text));
         }
-        let notes_commit = self.write_notes(&texts, &sig, "Extraction results added by docvault\n")?;
+        let notes_commit =
+            self.write_notes(&texts, &sig, "Extraction results added by docvault\n")?;
         self.sync()?;
-        git("moving notes ref", self.repo.reference(NOTES_REF, notes_commit, true, "docvault: extraction"))?;
+        git(
+            "moving notes ref",
+            self.repo
+                .reference(NOTES_REF, notes_commit, true, "docvault: extraction"),
+        )?;
         self.sync()
     }
 

@@ -592,7 +592,10 @@ impl RawExtract {
             timeout,
             memory,
         };
-        Ok(ExtractConfig { workers: workers as usize, limits })
+        Ok(ExtractConfig {
+            workers: workers as usize,
+            limits,
+        })
     }
 }
 

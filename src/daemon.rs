@@ -51,14 +51,21 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     let (jobs_tx, jobs_rx) = mpsc::channel();
     crate::extract::stage::start(
         config.extract.workers,
-        std::env::current_exe().context("cannot find the docvault binary for extraction workers")?,
+        std::env::current_exe()
+            .context("cannot find the docvault binary for extraction workers")?,
         config.extract.limits,
         archive_path.clone(),
         jobs_rx,
         ingest_tx.clone(),
     )?;
-    let ingest = Ingest::new(&config, archive, catalog.clone(), progress.clone(), watch_tx.clone())
-        .with_extraction(jobs_tx);
+    let ingest = Ingest::new(
+        &config,
+        archive,
+        catalog.clone(),
+        progress.clone(),
+        watch_tx.clone(),
+    )
+    .with_extraction(jobs_tx);
     let watch = Watch::new(
         &config,
         catalog.clone(),

@@ -46,10 +46,14 @@ impl Format {
             Format::Json => "application/json",
             Format::Xml => "application/xml",
             Format::Eml => "message/rfc822",
-            Format::Docx => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            Format::Docx => {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            }
             Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             Format::Xlsm => "application/vnd.ms-excel.sheet.macroEnabled.12",
-            Format::Pptx => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            Format::Pptx => {
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+            }
             Format::Odt => "application/vnd.oasis.opendocument.text",
             Format::Ods => "application/vnd.oasis.opendocument.spreadsheet",
             Format::Odp => "application/vnd.oasis.opendocument.presentation",
@@ -99,8 +103,15 @@ pub fn detect(data: &[u8], name: &str) -> Format {
         return Format::Rtf;
     }
     if data.starts_with(OLE_MAGIC) {
-        let marker: Vec<u8> = "EncryptionInfo".encode_utf16().flat_map(u16::to_le_bytes).collect();
-        return if find(data, &marker).is_some() { Format::EncryptedOffice } else { Format::Ole };
+        let marker: Vec<u8> = "EncryptionInfo"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        return if find(data, &marker).is_some() {
+            Format::EncryptedOffice
+        } else {
+            Format::Ole
+        };
     }
     if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
         return zip_format(data).unwrap_or_else(|| match by_extension(&ext) {
@@ -126,7 +137,11 @@ fn zip_format(data: &[u8]) -> Option<Format> {
         return Some(Format::Docx);
     }
     if has(&zip, "xl/workbook.xml") {
-        return Some(if has(&zip, "xl/vbaProject.bin") { Format::Xlsm } else { Format::Xlsx });
+        return Some(if has(&zip, "xl/vbaProject.bin") {
+            Format::Xlsm
+        } else {
+            Format::Xlsx
+        });
     }
     if has(&zip, "ppt/presentation.xml") {
         return Some(Format::Pptx);
@@ -204,7 +219,16 @@ fn sniff_text(data: &[u8]) -> Format {
     {
         return Format::Json;
     }
-    let mail_headers = ["from:", "to:", "subject:", "date:", "received:", "message-id:", "mime-version:", "return-path:"];
+    let mail_headers = [
+        "from:",
+        "to:",
+        "subject:",
+        "date:",
+        "received:",
+        "message-id:",
+        "mime-version:",
+        "return-path:",
+    ];
     let header_lines = start
         .lines()
         .take_while(|l| !l.trim().is_empty())
@@ -225,7 +249,10 @@ fn looks_like_text(data: &[u8]) -> bool {
     if head.contains(&0) {
         return false;
     }
-    let control = head.iter().filter(|&&b| b < 0x09 || (0x0E..0x20).contains(&b) && b != 0x1B).count();
+    let control = head
+        .iter()
+        .filter(|&&b| b < 0x09 || (0x0E..0x20).contains(&b) && b != 0x1B)
+        .count();
     control * 100 <= head.len()
 }
 
@@ -241,15 +268,24 @@ mod tests {
     fn content_beats_the_extension() {
         assert_eq!(detect(b"%PDF-1.7\n...", "report.docx"), Format::Pdf);
         assert_eq!(detect(b"{\\rtf1\\ansi hello}", "x.txt"), Format::Rtf);
-        assert_eq!(detect(&[0u8, 1, 2, 3, 255, 254, 0, 9], "x.docx"), Format::Binary);
+        assert_eq!(
+            detect(&[0u8, 1, 2, 3, 255, 254, 0, 9], "x.docx"),
+            Format::Binary
+        );
     }
 
     #[test]
     fn text_formats_by_extension_then_by_content() {
         assert_eq!(detect(b"a,b\n1,2\n", "t.csv"), Format::Csv);
         assert_eq!(detect(b"# Title\n", "README.md"), Format::Markdown);
-        assert_eq!(detect(b"<!DOCTYPE html><html></html>", "page"), Format::Html);
-        assert_eq!(detect(b"From: a@b\nSubject: hi\n\nbody", "mail"), Format::Eml);
+        assert_eq!(
+            detect(b"<!DOCTYPE html><html></html>", "page"),
+            Format::Html
+        );
+        assert_eq!(
+            detect(b"From: a@b\nSubject: hi\n\nbody", "mail"),
+            Format::Eml
+        );
         assert_eq!(detect(b"{\"a\": 1}", "data"), Format::Json);
         assert_eq!(detect(b"just words", "notes"), Format::Text);
     }

@@ -141,7 +141,11 @@ pub fn extract(data: &[u8], name: &str, limits: &Limits) -> Extracted {
     let mime = format.mime().to_owned();
     let done = |doc: Result<Doc, ExtractError>| match doc {
         Ok(doc) => Extracted {
-            status: if doc.truncated { Status::Truncated } else { Status::Ok },
+            status: if doc.truncated {
+                Status::Truncated
+            } else {
+                Status::Ok
+            },
             text: doc.text,
             title: clean(doc.title),
             author: clean(doc.author),
@@ -185,7 +189,11 @@ pub struct TextSink {
 
 impl TextSink {
     pub fn new(limits: &Limits) -> TextSink {
-        TextSink { text: String::new(), max: limits.max_text, truncated: false }
+        TextSink {
+            text: String::new(),
+            max: limits.max_text,
+            truncated: false,
+        }
     }
 
     /// Appends text; false once the limit is reached (callers may stop reading).
@@ -220,7 +228,12 @@ impl TextSink {
     }
 
     pub fn finish(self, title: Option<String>, author: Option<String>) -> Doc {
-        Doc { text: self.text, title, author, truncated: self.truncated }
+        Doc {
+            text: self.text,
+            title,
+            author,
+            truncated: self.truncated,
+        }
     }
 }
 
@@ -230,7 +243,10 @@ mod tests {
 
     #[test]
     fn sink_truncates_on_a_char_boundary() {
-        let limits = Limits { max_text: 5, ..Limits::default() };
+        let limits = Limits {
+            max_text: 5,
+            ..Limits::default()
+        };
         let mut sink = TextSink::new(&limits);
         assert!(sink.push("abc"));
         assert!(!sink.push("üü"));

@@ -48,7 +48,12 @@ struct Live {
 impl Worker {
     /// A worker that runs `exe extract-worker` (started on first use).
     pub fn new(exe: PathBuf, limits: Limits) -> Worker {
-        Worker { exe, limits, faults: false, live: None }
+        Worker {
+            exe,
+            limits,
+            faults: false,
+            live: None,
+        }
     }
 
     /// Arms fault injection in the workers (for the sandbox's own tests).
@@ -73,13 +78,17 @@ impl Worker {
             status: Status::Failed(reason),
         };
         if data.len() as u64 > self.limits.max_input {
-            return Extracted { status: Status::Refused("input size over limit".into()), ..failed(String::new()) };
+            return Extracted {
+                status: Status::Refused("input size over limit".into()),
+                ..failed(String::new())
+            };
         }
         let answer = match self.ask(data, name) {
             Ok(answer) => answer,
             Err(reason) => return failed(reason),
         };
-        serde_json::from_slice(&answer).unwrap_or_else(|e| failed(format!("worker sent a bad answer: {e}")))
+        serde_json::from_slice(&answer)
+            .unwrap_or_else(|e| failed(format!("worker sent a bad answer: {e}")))
     }
 
     fn ask(&mut self, data: &[u8], name: &str) -> Result<Vec<u8>, String> {
@@ -87,11 +96,16 @@ impl Worker {
         let live = match &mut self.live {
             Some(live) => live,
             None => {
-                let live = spawn(&self.exe, &limits, self.faults).map_err(|e| format!("cannot start worker: {e}"))?;
+                let live = spawn(&self.exe, &limits, self.faults)
+                    .map_err(|e| format!("cannot start worker: {e}"))?;
                 self.live.insert(live)
             }
         };
-        let request = Request { name: name.to_owned(), limits, size: data.len() as u64 };
+        let request = Request {
+            name: name.to_owned(),
+            limits,
+            size: data.len() as u64,
+        };
         let sent = send(&mut live.stdin, &request, data);
         let answer = match sent {
             Ok(()) => live.answers.recv_timeout(limits.timeout),
@@ -109,7 +123,9 @@ impl Worker {
 
     /// Kills and reaps the worker; says how it ended.
     fn bury(&mut self, what: &str) -> String {
-        let Some(mut live) = self.live.take() else { return what.to_owned() };
+        let Some(mut live) = self.live.take() else {
+            return what.to_owned();
+        };
         let _ = live.child.kill();
         match live.child.wait() {
             Ok(status) if what == "worker died" => {
@@ -146,17 +162,23 @@ fn spawn(exe: &PathBuf, limits: &Limits, faults: bool) -> io::Result<Live> {
     let stdout = child.stdout.take().expect("stdout is piped");
     let (tx, answers) = channel();
     let max = max_answer(limits);
-    std::thread::Builder::new().name("extract-answers".into()).spawn(move || {
-        let mut stdout = BufReader::new(stdout);
-        loop {
-            let answer = read_frame(&mut stdout, max);
-            let end = answer.is_err();
-            if tx.send(answer).is_err() || end {
-                return;
+    std::thread::Builder::new()
+        .name("extract-answers".into())
+        .spawn(move || {
+            let mut stdout = BufReader::new(stdout);
+            loop {
+                let answer = read_frame(&mut stdout, max);
+                let end = answer.is_err();
+                if tx.send(answer).is_err() || end {
+                    return;
+                }
             }
-        }
-    })?;
-    Ok(Live { child, stdin, answers })
+        })?;
+    Ok(Live {
+        child,
+        stdin,
+        answers,
+    })
 }
 
 fn send(out: &mut impl Write, request: &Request, data: &[u8]) -> io::Result<()> {
@@ -172,7 +194,9 @@ fn read_frame(input: &mut impl Read, max: usize) -> io::Result<Vec<u8>> {
     input.read_exact(&mut len)?;
     let len = u32::from_le_bytes(len) as usize;
     if len > max {
-        return Err(io::Error::other(format!("frame of {len} bytes is over the limit")));
+        return Err(io::Error::other(format!(
+            "frame of {len} bytes is over the limit"
+        )));
     }
     let mut buf = vec![0u8; len];
     input.read_exact(&mut buf)?;
@@ -231,7 +255,11 @@ fn inject_fault(name: &str) {
         "fault.stack" => {
             fn deep(n: u64) -> u64 {
                 let pad = std::hint::black_box([n; 64]);
-                if pad[0] == u64::MAX { 0 } else { deep(n + 1) + pad[1] }
+                if pad[0] == u64::MAX {
+                    0
+                } else {
+                    deep(n + 1) + pad[1]
+                }
             }
             std::hint::black_box(deep(0));
         }
@@ -255,20 +283,18 @@ pub fn extract_contained(data: &[u8], name: &str, limits: &Limits) -> Extracted 
 }
 
 fn contained(data: &[u8], name: &str, f: impl FnOnce() -> Extracted) -> Extracted {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(
-        |panic| {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Extracted {
-                text: String::new(),
-                title: None,
-                author: None,
-                mime: detect::detect(data, name).mime().to_owned(),
-                status: Status::Failed(format!("parser panicked: {msg}")),
-            }
-        },
-    )
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Extracted {
+            text: String::new(),
+            title: None,
+            author: None,
+            mime: detect::detect(data, name).mime().to_owned(),
+            status: Status::Failed(format!("parser panicked: {msg}")),
+        }
+    })
 }
