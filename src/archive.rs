@@ -353,6 +353,21 @@ impl Archive {
         )
     }
 
+    /// The commits reachable from `head` but not from `since` (all of them without `since`).
+    pub fn commits_since(
+        &self,
+        head: Oid,
+        since: Option<Oid>,
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut walk = git("walking history", self.repo.revwalk())?;
+        git("walking history", walk.push(head))?;
+        if let Some(since) = since.filter(|s| self.repo.find_commit(*s).is_ok()) {
+            git("walking history", walk.hide(since))?;
+        }
+        walk.map(|oid| git("walking history", oid).map(|o| o.to_string()))
+            .collect()
+    }
+
     /// The records currently noted on `commit`.
     pub fn notes_of(&self, commit: Oid) -> Result<Vec<VersionRecord>> {
         let tree = match self.repo.refname_to_id(NOTES_REF) {

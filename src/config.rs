@@ -191,7 +191,7 @@ pub struct TokenConfig {
 /// `[extract]`: text extraction's bounds and its worker processes.
 #[derive(Debug, Clone, Default)]
 pub struct ExtractConfig {
-    /// Worker processes extracting in parallel (`workers`, default 2).
+    /// Worker processes extracting in parallel (`workers`, default 2; 0 turns extraction and search off).
     pub workers: usize,
     /// `max_input_size` (256MiB), `max_unzipped_size` (512MiB), `max_ratio`
     /// (200), `max_text` (4MiB), `timeout` (30s), `memory_limit` (2GiB).
@@ -566,8 +566,8 @@ impl RawExtract {
             v.map_or(Ok(default), |v| c.size(&format!("extract.{key}"), &v))
         };
         let workers = self.workers.unwrap_or(2);
-        c.ensure((1..=64).contains(&workers), "extract.workers", || {
-            format!("must be between 1 and 64, got {workers}")
+        c.ensure(workers <= 64, "extract.workers", || {
+            format!("must be between 0 (extraction and search off) and 64, got {workers}")
         })?;
         let max_ratio = self.max_ratio.map_or(d.max_ratio, u64::from);
         c.ensure(max_ratio >= 2, "extract.max_ratio", || {

@@ -48,24 +48,42 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
 
     let (watch_tx, watch_rx) = mpsc::channel();
     let (ingest_tx, ingest_rx) = mpsc::channel();
-    let (jobs_tx, jobs_rx) = mpsc::channel();
-    crate::extract::stage::start(
-        config.extract.workers,
-        std::env::current_exe()
-            .context("cannot find the docvault binary for extraction workers")?,
-        config.extract.limits,
-        archive_path.clone(),
-        jobs_rx,
-        ingest_tx.clone(),
-    )?;
-    let ingest = Ingest::new(
+    let mut ingest = Ingest::new(
         &config,
         archive,
         catalog.clone(),
         progress.clone(),
         watch_tx.clone(),
-    )
-    .with_extraction(jobs_tx);
+    );
+    let mut searcher = None;
+    if config.extract.workers > 0 {
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let (results_tx, results_rx) = mpsc::sync_channel(64);
+        let exe = std::env::current_exe()
+            .context("cannot find the docvault binary for extraction workers")?;
+        let limits = config.extract.limits;
+        crate::extract::stage::start(
+            config.extract.workers,
+            exe,
+            limits,
+            archive_path.clone(),
+            jobs_rx,
+            results_tx,
+        )?;
+        let index = crate::index::Index::open_or_create(&config.data_dir.join("index"))
+            .with_context(|| {
+                format!(
+                    "cannot open the search index in {}",
+                    config.data_dir.display()
+                )
+            })?;
+        searcher = Some(index.searcher());
+        ingest = ingest
+            .with_extraction(jobs_tx, results_rx)
+            .with_index(index);
+    } else {
+        warn!("[extract] workers = 0: text extraction and search are off");
+    }
     let watch = Watch::new(
         &config,
         catalog.clone(),
@@ -95,6 +113,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         catalog,
         progress: progress.clone(),
         archive_path,
+        searcher,
     };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
 
 use git2::FileMode;
@@ -22,6 +22,7 @@ use crate::catalog::{Catalog, Event, Extraction, FileKind, FileStat, VersionReco
 use crate::config::Config;
 use crate::extract::Extracted;
 use crate::extract::stage::{Job, Outcome};
+use crate::index::{Entry, Index};
 use crate::watch::{IngestMsg, Settled, WatchMsg};
 
 /// The most changes one commit holds (bulk imports are split).
@@ -39,6 +40,8 @@ pub struct Progress {
     pub too_large: AtomicU64,
     /// Versions whose extraction result is recorded.
     pub extracted: AtomicU64,
+    /// Versions sent to extraction and not yet indexed.
+    pub extraction_pending: AtomicU64,
     /// Set by the daemon on SIGTERM: finish the batch in hand, then stop.
     pub stopping: AtomicBool,
 }
@@ -52,8 +55,15 @@ pub struct Ingest {
     max_file_size: u64,
     requeue: Sender<WatchMsg>,
     extract: Option<Sender<Job>>,
+    results: Option<Receiver<Outcome>>,
     /// Extraction results not yet written to the archive.
     outcomes: Vec<Outcome>,
+    index: Option<Index>,
+    /// Extraction jobs sent and not yet recorded, per share.
+    jobs_out: HashMap<String, usize>,
+    /// Per share, the last archive commit whose versions are all indexed.
+    absorbed: BTreeMap<String, String>,
+    startup_done: bool,
 }
 
 /// Extraction results are written in batches of at most this many.
@@ -87,13 +97,19 @@ impl Ingest {
             max_file_size: config.watch.max_file_size,
             requeue,
             extract: None,
+            results: None,
             outcomes: Vec::new(),
+            index: None,
+            jobs_out: HashMap::new(),
+            absorbed: BTreeMap::new(),
+            startup_done: false,
         }
     }
 
     /// Sends every new content version to the extraction stage, and re-sends
     /// the versions whose extraction a stop or crash interrupted.
-    pub fn with_extraction(mut self, jobs: Sender<Job>) -> Ingest {
+    pub fn with_extraction(mut self, jobs: Sender<Job>, results: Receiver<Outcome>) -> Ingest {
+        self.results = Some(results);
         let pending: Vec<Job> = {
             let catalog = self.catalog.read().expect("catalog lock");
             catalog
@@ -110,6 +126,7 @@ impl Ingest {
             );
         }
         for job in pending {
+            *self.jobs_out.entry(job.share.clone()).or_default() += 1;
             let _ = jobs.send(job);
         }
         self.extract = Some(jobs);
@@ -118,30 +135,30 @@ impl Ingest {
 
     /// Takes batches until the watch stage hangs up or the daemon stops.
     pub fn run(mut self, rx: Receiver<IngestMsg>) {
-        let tick = std::time::Duration::from_millis(100);
+        let tick = std::time::Duration::from_millis(20);
         while !self.progress.stopping.load(Ordering::SeqCst) {
-            let msg = if self.outcomes.is_empty() {
-                rx.recv_timeout(tick)
-            } else {
-                rx.try_recv().map_err(|e| match e {
-                    TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                })
-            };
-            match msg {
+            match rx.recv_timeout(tick) {
                 Ok(IngestMsg::Batch(batch)) => self.ingest(batch),
                 Ok(IngestMsg::StartupDone) => {
-                    info!("start-up scan done; ready");
-                    self.progress.ready.store(true, Ordering::SeqCst);
+                    info!("start-up scan committed");
+                    self.startup_done = true;
+                    self.commit_index();
                 }
-                Ok(IngestMsg::Extracted(outcome)) => {
-                    self.outcomes.push(*outcome);
-                    if self.outcomes.len() >= MAX_OUTCOMES {
-                        self.record_outcomes();
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => self.record_outcomes(),
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.take_outcomes();
+        }
+        self.take_outcomes();
+    }
+
+    /// Records the extraction results that arrived (in batches).
+    fn take_outcomes(&mut self) {
+        let Some(results) = &self.results else { return };
+        while let Ok(outcome) = results.try_recv() {
+            self.outcomes.push(outcome);
+            if self.outcomes.len() >= MAX_OUTCOMES {
+                break;
             }
         }
         self.record_outcomes();
@@ -186,10 +203,115 @@ impl Ingest {
             {
                 apply_extraction(r, &o.extracted);
             }
+            if let Some(count) = self.jobs_out.get_mut(&o.job.share) {
+                *count = count.saturating_sub(1);
+            }
+            let entry = catalog
+                .document(&o.job.share, &o.job.path)
+                .and_then(|d| index_entry(d, o));
+            if let (Some(index), Some(entry)) = (&mut self.index, entry) {
+                if let Err(e) = index.add(entry) {
+                    error!(path = %o.job.path, error = %e, "cannot index version");
+                }
+            }
         }
+        drop(catalog);
         self.progress
             .extracted
             .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+        self.commit_index();
+    }
+
+    /// Commits the index, recording as absorbed the head of every share
+    /// whose versions are all indexed, then updates readiness.
+    fn commit_index(&mut self) {
+        let outstanding: u64 = self.jobs_out.values().map(|&n| n as u64).sum();
+        self.progress
+            .extraction_pending
+            .store(outstanding, Ordering::Relaxed);
+        if self.startup_done
+            && outstanding == 0
+            && !self.progress.ready.swap(true, Ordering::SeqCst)
+        {
+            info!("start-up scan and indexing caught up; ready");
+        }
+        let Some(index) = &mut self.index else { return };
+        {
+            let catalog = self.catalog.read().expect("catalog lock");
+            for (share, state) in catalog.shares() {
+                if self.jobs_out.get(share).is_none_or(|&n| n == 0) {
+                    if let Some(head) = state.head {
+                        self.absorbed.insert(share.clone(), head.to_string());
+                    }
+                }
+            }
+        }
+        if let Err(e) = index.commit(&self.absorbed) {
+            error!(error = %e, "cannot commit the search index; it is caught up at the next start");
+        }
+    }
+
+    /// Opens the search index and queues what it lacks: the versions of
+    /// every commit after the one it last absorbed (a crash between the
+    /// archive and the index commit loses nothing).
+    pub fn with_index(mut self, mut index: Index) -> Ingest {
+        let absorbed = index.absorbed();
+        let mut jobs = Vec::new();
+        {
+            let catalog = self.catalog.read().expect("catalog lock");
+            for (share, state) in catalog.shares() {
+                let Some(head) = state.head else { continue };
+                let since = absorbed
+                    .get(share)
+                    .and_then(|c| git2::Oid::from_str(c).ok());
+                if since == Some(head) {
+                    continue;
+                }
+                let commits = match self.archive.commits_since(head, since) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        error!(share, error = %e, "cannot list commits to index");
+                        continue;
+                    }
+                };
+                for doc in state.docs.values() {
+                    let mut previous: Option<&VersionRecord> = None;
+                    for v in &doc.versions {
+                        let new = v.commit.as_deref().is_some_and(|c| commits.contains(c));
+                        if new {
+                            if let Some(prev) = previous {
+                                if let Err(e) =
+                                    index.supersede(share, &v.path, prev.version, parse_time(&v.at))
+                                {
+                                    error!(share, path = %v.path, error = %e, "cannot update search index");
+                                }
+                            }
+                            if v.extraction.status != PENDING {
+                                jobs.extend(job_for_any(v));
+                            }
+                        }
+                        if !v.is_deletion() {
+                            previous = Some(v);
+                        }
+                    }
+                }
+            }
+        }
+        if !jobs.is_empty() {
+            info!(
+                versions = jobs.len(),
+                "indexing versions the search index lacks"
+            );
+        }
+        if let Some(out) = &self.extract {
+            for job in jobs {
+                *self.jobs_out.entry(job.share.clone()).or_default() += 1;
+                let _ = out.send(job);
+            }
+        }
+        self.absorbed = absorbed;
+        self.index = Some(index);
+        self
     }
 
     /// Versions one batch of settled paths, share by share.
@@ -220,6 +342,7 @@ impl Ingest {
                 .collect();
             let staged = self.judge(&name, reads, &mut deletions);
             self.commit(&name, staged);
+            self.take_outcomes();
         }
         let rest: Vec<Settled> = deletions.into_values().collect();
         for chunk in rest.chunks(MAX_COMMIT) {
@@ -353,7 +476,7 @@ impl Ingest {
     }
 
     /// Commits staged changes and publishes them; on failure they are rescanned later.
-    fn commit(&self, share: &str, mut staged: Vec<Staged>) {
+    fn commit(&mut self, share: &str, mut staged: Vec<Staged>) {
         if staged.is_empty() {
             return;
         }
@@ -362,11 +485,25 @@ impl Ingest {
                 let mut catalog = self.catalog.write().expect("catalog lock");
                 for s in &staged {
                     debug!(share, path = %s.record.path, version = s.record.version, event = %s.record.event, "versioned");
+                    let previous = catalog
+                        .document(share, &s.record.path)
+                        .and_then(last_content)
+                        .map(|v| v.version);
                     catalog.apply(s.record.clone());
+                    if let (Some(index), Some(prev)) = (&mut self.index, previous) {
+                        if let Err(e) =
+                            index.supersede(share, &s.record.path, prev, parse_time(&s.record.at))
+                        {
+                            error!(share, path = %s.record.path, error = %e, "cannot update search index");
+                        }
+                    }
                     if let (Some(jobs), Some(job)) = (&self.extract, job_for(&s.record)) {
+                        *self.jobs_out.entry(share.to_owned()).or_default() += 1;
                         let _ = jobs.send(job);
                     }
                 }
+                drop(catalog);
+                self.commit_index();
                 self.progress
                     .versions
                     .fetch_add(staged.len() as u64, Ordering::Relaxed);
@@ -378,11 +515,52 @@ impl Ingest {
     }
 }
 
+/// The newest version of a document that has content.
+fn last_content(doc: &crate::catalog::Document) -> Option<&VersionRecord> {
+    doc.versions.iter().rev().find(|v| !v.is_deletion())
+}
+
+fn parse_time(rfc3339: &str) -> std::time::SystemTime {
+    humantime::parse_rfc3339_weak(rfc3339).unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+}
+
+/// The index entry of an extracted version, superseded if a newer version exists.
+fn index_entry(doc: &crate::catalog::Document, o: &Outcome) -> Option<Entry> {
+    let pos = doc
+        .versions
+        .iter()
+        .position(|v| v.version == o.job.version)?;
+    let v = &doc.versions[pos];
+    let valid_to = doc.versions.get(pos + 1).map(|next| parse_time(&next.at));
+    Some(Entry {
+        share: v.share.clone(),
+        path: v.path.clone(),
+        version: v.version,
+        valid_from: parse_time(&v.at),
+        valid_to,
+        modified: v
+            .mtime
+            .as_deref()
+            .map_or_else(|| parse_time(&v.at), parse_time),
+        size: v.size,
+        mime: v.mime.clone().unwrap_or_default(),
+        title: v.title.clone(),
+        author: v.author.clone(),
+        status: v.extraction.status.clone(),
+        text: o.extracted.text.clone(),
+    })
+}
+
 /// The status of a version whose extraction has not finished yet.
 pub const PENDING: &str = "pending";
 
 /// The extraction job for a committed content version.
 fn job_for(r: &VersionRecord) -> Option<Job> {
+    job_for_any(r).filter(|_| r.extraction.status == PENDING)
+}
+
+/// The extraction job of any content version (to index it again).
+fn job_for_any(r: &VersionRecord) -> Option<Job> {
     Some(Job {
         share: r.share.clone(),
         path: r.path.clone(),
@@ -391,7 +569,6 @@ fn job_for(r: &VersionRecord) -> Option<Job> {
         blob: git2::Oid::from_str(r.blob.as_deref()?).ok()?,
         size: r.size,
     })
-    .filter(|_| r.extraction.status == PENDING)
 }
 
 /// Copies what extraction found into a version record.

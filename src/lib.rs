@@ -16,5 +16,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod extract;
+pub mod index;
 pub mod ingest;
 pub mod watch;

@@ -64,8 +64,6 @@ pub enum IngestMsg {
     Batch(Vec<Settled>),
     /// Everything the start-up scan found has been sent.
     StartupDone,
-    /// Extraction finished for a version (from the extraction stage).
-    Extracted(Box<crate::extract::stage::Outcome>),
 }
 
 /// One share as the watch stage sees it.

@@ -3,6 +3,7 @@
 //! blobs, so they never wait on the writer.
 
 mod error;
+mod search;
 mod shares;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub catalog: Arc<RwLock<Catalog>>,
     pub progress: Arc<Progress>,
     pub archive_path: PathBuf,
+    pub searcher: Option<crate::index::Searcher>,
 }
 
 /// The whole route table.
@@ -34,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/api/v1/search", get(search::search))
         .route("/api/v1/shares", get(shares::list_shares))
         .route(
             "/api/v1/shares/{share}/documents",
@@ -66,6 +69,7 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
         "files_scanned": p.scanned.load(Ordering::Relaxed),
         "paths_pending": p.pending.load(Ordering::Relaxed),
         "versions_committed": p.versions.load(Ordering::Relaxed),
+        "extraction_pending": p.extraction_pending.load(Ordering::Relaxed),
     });
     (
         StatusCode::SERVICE_UNAVAILABLE,

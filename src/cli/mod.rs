@@ -4,6 +4,7 @@ mod cat;
 mod check_config;
 mod client;
 mod history;
+mod search;
 mod serve;
 
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ pub enum Command {
     History(history::Args),
     /// Write a version of a document to stdout (asks the running daemon)
     Cat(cat::Args),
+    /// Search the text of every document (asks the running daemon)
+    Search(search::Args),
     /// Internal: an extraction worker process (the daemon starts these)
     #[command(hide = true)]
     ExtractWorker(ExtractWorkerArgs),
@@ -60,6 +63,7 @@ impl Cli {
             Command::CheckConfig(args) => check_config::run(config, args),
             Command::History(args) => history::run(config, args),
             Command::Cat(args) => cat::run(config, args),
+            Command::Search(args) => search::run(config, args),
             Command::ExtractWorker(args) => crate::extract::sandbox::worker_main(args.memory),
         }
     }

@@ -2,10 +2,12 @@
 //! take committed versions, read their blob from the archive, extract them
 //! in the sandbox and send the result back to ingest, which records it in
 //! the version's note. It runs beside ingest, so a slow PDF never holds up
-//! the versioning of the files behind it.
+//! the versioning of the files behind it. Results travel on a bounded
+//! channel: while ingest is busy with a bulk import, extraction waits
+//! instead of piling up texts in memory.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use tracing::{debug, warn};
@@ -13,7 +15,6 @@ use tracing::{debug, warn};
 use super::sandbox::Worker;
 use super::{Extracted, Limits, Status};
 use crate::archive::Archive;
-use crate::watch::IngestMsg;
 
 /// A committed version waiting for extraction.
 #[derive(Debug, Clone)]
@@ -40,7 +41,7 @@ pub fn start(
     limits: Limits,
     archive: PathBuf,
     jobs: Receiver<Job>,
-    results: Sender<IngestMsg>,
+    results: SyncSender<Outcome>,
 ) -> std::io::Result<()> {
     let jobs = Arc::new(Mutex::new(jobs));
     for i in 0..workers {
@@ -55,10 +56,7 @@ pub fn start(
                         Err(_) => return,
                     };
                     let extracted = run(&mut worker, &archive, &job, &limits);
-                    if results
-                        .send(IngestMsg::Extracted(Box::new(Outcome { job, extracted })))
-                        .is_err()
-                    {
+                    if results.send(Outcome { job, extracted }).is_err() {
                         return;
                     }
                 }
