@@ -131,7 +131,9 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
 }
 
 /// Takes the data dir's lock for the daemon's lifetime: one writer per archive.
-fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+pub fn lock_data_dir(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
     let path = data_dir.join("docvault.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)

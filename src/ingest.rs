@@ -525,7 +525,7 @@ fn parse_time(rfc3339: &str) -> std::time::SystemTime {
 }
 
 /// The index entry of an extracted version, superseded if a newer version exists.
-fn index_entry(doc: &crate::catalog::Document, o: &Outcome) -> Option<Entry> {
+pub fn index_entry(doc: &crate::catalog::Document, o: &Outcome) -> Option<Entry> {
     let pos = doc
         .versions
         .iter()
@@ -560,7 +560,7 @@ fn job_for(r: &VersionRecord) -> Option<Job> {
 }
 
 /// The extraction job of any content version (to index it again).
-fn job_for_any(r: &VersionRecord) -> Option<Job> {
+pub fn job_for_any(r: &VersionRecord) -> Option<Job> {
     Some(Job {
         share: r.share.clone(),
         path: r.path.clone(),

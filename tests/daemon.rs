@@ -14,6 +14,9 @@ mod util;
 #[path = "cases/sandbox.rs"]
 mod sandbox;
 
+#[path = "cases/reindex.rs"]
+mod reindex;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

@@ -4,6 +4,7 @@ mod cat;
 mod check_config;
 mod client;
 mod history;
+mod reindex;
 mod search;
 mod serve;
 
@@ -43,6 +44,8 @@ pub enum Command {
     Cat(cat::Args),
     /// Search the text of every document (asks the running daemon)
     Search(search::Args),
+    /// Rebuild the search index from the archive (daemon stopped)
+    Reindex(reindex::Args),
     /// Internal: an extraction worker process (the daemon starts these)
     #[command(hide = true)]
     ExtractWorker(ExtractWorkerArgs),
@@ -64,6 +67,7 @@ impl Cli {
             Command::History(args) => history::run(config, args),
             Command::Cat(args) => cat::run(config, args),
             Command::Search(args) => search::run(config, args),
+            Command::Reindex(args) => reindex::run(config, args),
             Command::ExtractWorker(args) => crate::extract::sandbox::worker_main(args.memory),
         }
     }
