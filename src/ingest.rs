@@ -229,25 +229,27 @@ impl Ingest {
         self.progress
             .extraction_pending
             .store(outstanding, Ordering::Relaxed);
+        if let Some(index) = &mut self.index {
+            {
+                let catalog = self.catalog.read().expect("catalog lock");
+                for (share, state) in catalog.shares() {
+                    if self.jobs_out.get(share).is_none_or(|&n| n == 0) {
+                        if let Some(head) = state.head {
+                            self.absorbed.insert(share.clone(), head.to_string());
+                        }
+                    }
+                }
+            }
+            if let Err(e) = index.commit(&self.absorbed) {
+                error!(error = %e, "cannot commit the search index; it is caught up at the next start");
+            }
+        }
+        // Only now: a search right after /readyz turns 200 must see everything.
         if self.startup_done
             && outstanding == 0
             && !self.progress.ready.swap(true, Ordering::SeqCst)
         {
             info!("start-up scan and indexing caught up; ready");
-        }
-        let Some(index) = &mut self.index else { return };
-        {
-            let catalog = self.catalog.read().expect("catalog lock");
-            for (share, state) in catalog.shares() {
-                if self.jobs_out.get(share).is_none_or(|&n| n == 0) {
-                    if let Some(head) = state.head {
-                        self.absorbed.insert(share.clone(), head.to_string());
-                    }
-                }
-            }
-        }
-        if let Err(e) = index.commit(&self.absorbed) {
-            error!(error = %e, "cannot commit the search index; it is caught up at the next start");
         }
     }
 
@@ -290,9 +292,7 @@ impl Ingest {
                                 jobs.extend(job_for_any(v));
                             }
                         }
-                        if !v.is_deletion() {
-                            previous = Some(v);
-                        }
+                        previous = (!v.is_deletion()).then_some(v);
                     }
                 }
             }
@@ -485,9 +485,12 @@ impl Ingest {
                 let mut catalog = self.catalog.write().expect("catalog lock");
                 for s in &staged {
                     debug!(share, path = %s.record.path, version = s.record.version, event = %s.record.event, "versioned");
+                    // The version this one supersedes: the current one, unless the
+                    // document was deleted (then it was superseded by the deletion).
                     let previous = catalog
                         .document(share, &s.record.path)
-                        .and_then(last_content)
+                        .and_then(|d| d.current())
+                        .filter(|v| !v.is_deletion())
                         .map(|v| v.version);
                     catalog.apply(s.record.clone());
                     if let (Some(index), Some(prev)) = (&mut self.index, previous) {
@@ -513,11 +516,6 @@ impl Ingest {
                 "cannot commit to the archive; the changes will be picked up by the next scan"),
         }
     }
-}
-
-/// The newest version of a document that has content.
-fn last_content(doc: &crate::catalog::Document) -> Option<&VersionRecord> {
-    doc.versions.iter().rev().find(|v| !v.is_deletion())
 }
 
 fn parse_time(rfc3339: &str) -> std::time::SystemTime {

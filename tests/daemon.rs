@@ -13,9 +13,14 @@ mod util;
 
 #[path = "cases/sandbox.rs"]
 mod sandbox;
+#[path = "cases/search.rs"]
+mod search;
 
 #[path = "cases/reindex.rs"]
 mod reindex;
+
+#[path = "cases/extraction.rs"]
+mod extraction;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -87,11 +87,35 @@ pub fn to_query(p: SearchParams) -> Result<crate::index::Query, ApiError> {
     })
 }
 
-fn time(name: &str, value: Option<String>) -> Result<Option<SystemTime>, ApiError> {
+/// An RFC 3339 time with any UTC offset (`Z`, `+02:00`, `-05:00`).
+pub fn time(name: &str, value: Option<String>) -> Result<Option<SystemTime>, ApiError> {
     let Some(v) = value.filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    humantime::parse_rfc3339_weak(&v)
-        .map(Some)
+    let parsed = time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339);
+    parsed
+        .map(|t| Some(SystemTime::from(t)))
         .map_err(|e| ApiError::bad_request(format!("{name}: {v:?} is not an RFC 3339 time: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_with_offsets_are_the_same_instant() {
+        let z = time("as_of", Some("2026-06-30T16:00:00Z".into())).unwrap();
+        let plus = time("as_of", Some("2026-06-30T18:00:00+02:00".into())).unwrap();
+        let minus = time("as_of", Some("2026-06-30T11:00:00.000000000-05:00".into())).unwrap();
+        assert_eq!(z, plus);
+        assert_eq!(z, minus);
+        assert!(time("as_of", Some("yesterday".into())).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn time_parsing_never_panics(s in "\\PC{0,40}") {
+            let _ = time("as_of", Some(s));
+        }
+    }
 }

@@ -134,9 +134,18 @@ impl Index {
         let index = tantivy::Index::open_or_create(directory, schema).map_err(open_error)?;
         tokenizer::register(&index);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-        let writer = index
-            .writer_with_num_threads(threads, WRITER_HEAP_BYTES)
-            .map_err(open_error)?;
+        let zz = |k: &str, d: usize| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
+        let options = tantivy::indexer::IndexWriterOptions::builder()
+            .num_worker_threads(zz("ZZ_THREADS", threads))
+            .memory_budget_per_thread(zz("ZZ_HEAP", WRITER_HEAP_BYTES / threads))
+            .num_merge_threads(zz("ZZ_MERGE", 4))
+            .build();
+        let writer = index.writer_with_options(options).map_err(open_error)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -250,10 +259,23 @@ impl Index {
     fn commit_with(&mut self, absorbed: BTreeMap<String, String>) -> Result<(), IndexError> {
         let payload = Payload { absorbed };
         let json = serde_json::to_string(&payload).expect("a map of strings always serializes");
+        let t0 = std::time::Instant::now();
         let mut prepared = self.writer.prepare_commit()?;
+        let t1 = t0.elapsed();
         prepared.set_payload(&json);
         prepared.commit()?;
+        let t2 = t0.elapsed();
         self.reader.reload()?;
+        let t3 = t0.elapsed();
+        if std::env::var_os("ZZ_TIMING").is_some() {
+            eprintln!(
+                "ZZ prepare {} commit {} reload {} segments {}",
+                t1.as_micros(),
+                (t2 - t1).as_micros(),
+                (t3 - t2).as_micros(),
+                self.reader.searcher().segment_readers().len()
+            );
+        }
         self.absorbed = payload.absorbed;
         self.pending.clear();
         self.pending_text = 0;

@@ -17,7 +17,7 @@ use tantivy::tokenizer::TokenizerManager;
 use tantivy::{Score, Term};
 
 use super::IndexError;
-use super::schema::{CURRENT, Fields, nanos};
+use super::schema::{Fields, SUPERSEDED, nanos};
 
 /// A search, as the API and the CLI ask it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -106,9 +106,10 @@ impl Parser {
         }
         let (ast, errors) = query_grammar::parse_query_lenient(text);
         if let Some(e) = errors.first() {
+            let message = e.message.replace("\\\"", "\"");
             return Err(IndexError::BadQuery(format!(
-                "{} at position {}",
-                e.message, e.pos
+                "{message} at position {}",
+                e.pos
             )));
         }
         if query_grammar::parse_query(text).is_err() {
@@ -299,30 +300,31 @@ fn reason(e: &QueryParserError) -> String {
     }
 }
 
-/// The filters of a search, each matching with score 0 (ranking is the query's).
-pub(crate) fn filters(f: &Fields, q: &Query, versions: Versions) -> Vec<Box<dyn TantivyQuery>> {
-    let mut out: Vec<Box<dyn TantivyQuery>> = Vec::new();
+/// The filters of a search: what a hit must match (with score 0: ranking is
+/// the query's) and must not match.
+pub(crate) fn filters(
+    f: &Fields,
+    q: &Query,
+    versions: Versions,
+) -> Vec<(Occur, Box<dyn TantivyQuery>)> {
+    let mut out: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
     match versions {
-        Versions::Current => out.push(i64_range(
-            f.valid_to,
-            Bound::Included(CURRENT),
-            Bound::Unbounded,
-        )),
+        // Few entries are superseded: excluding them is cheaper than a range.
+        Versions::Current => out.push((Occur::MustNot, term(f.superseded, SUPERSEDED))),
         Versions::AsOf(t) => {
-            out.push(i64_range(
-                f.valid_from,
-                Bound::Unbounded,
-                Bound::Included(t),
-            ));
-            out.push(i64_range(f.valid_to, Bound::Excluded(t), Bound::Unbounded));
+            let from = i64_range(f.valid_from, Bound::Unbounded, Bound::Included(t));
+            out.push((Occur::Must, from));
+            let to = i64_range(f.valid_to, Bound::Excluded(t), Bound::Unbounded);
+            out.push((Occur::Must, to));
         }
         Versions::All => {}
     }
+    let mut must = |query| out.push((Occur::Must, query));
     if let Some(share) = &q.share {
-        out.push(term(f.share, share));
+        must(term(f.share, share));
     }
     if let Some(prefix) = q.prefix.as_deref().filter(|p| !p.is_empty()) {
-        out.push(path_prefix(f.path_raw, prefix));
+        must(path_prefix(f.path_raw, prefix));
     }
     if let Some(types) = &q.types {
         let wanted: Vec<(Occur, Box<dyn TantivyQuery>)> = types
@@ -331,7 +333,7 @@ pub(crate) fn filters(f: &Fields, q: &Query, versions: Versions) -> Vec<Box<dyn 
             .map(|t| (Occur::Should, term(f.types, &t.to_lowercase())))
             .collect();
         if !wanted.is_empty() {
-            out.push(Box::new(BooleanQuery::new(wanted)));
+            must(Box::new(BooleanQuery::new(wanted)));
         }
     }
     let after = q
@@ -341,7 +343,7 @@ pub(crate) fn filters(f: &Fields, q: &Query, versions: Versions) -> Vec<Box<dyn 
         .before
         .map_or(Bound::Unbounded, |t| Bound::Excluded(nanos(t)));
     if after != Bound::Unbounded || before != Bound::Unbounded {
-        out.push(i64_range(f.modified, after, before));
+        must(i64_range(f.modified, after, before));
     }
     out
 }
@@ -349,15 +351,18 @@ pub(crate) fn filters(f: &Fields, q: &Query, versions: Versions) -> Vec<Box<dyn 
 /// The user's query restricted by the filters.
 pub(crate) fn restrict(
     query: Box<dyn TantivyQuery>,
-    filters: Vec<Box<dyn TantivyQuery>>,
+    filters: Vec<(Occur, Box<dyn TantivyQuery>)>,
 ) -> Box<dyn TantivyQuery> {
     if filters.is_empty() {
         return query;
     }
     let mut clauses = vec![(Occur::Must, query)];
-    for filter in filters {
-        let filter: Box<dyn TantivyQuery> = Box::new(ConstScoreQuery::new(filter, 0.0));
-        clauses.push((Occur::Must, filter));
+    for (occur, filter) in filters {
+        let filter: Box<dyn TantivyQuery> = match occur {
+            Occur::Must => Box::new(ConstScoreQuery::new(filter, 0.0)),
+            _ => filter,
+        };
+        clauses.push((occur, filter));
     }
     Box::new(BooleanQuery::new(clauses))
 }

@@ -2,8 +2,9 @@
 //! [`Entry`] and that document.
 //!
 //! Times are i64 nanoseconds since the Unix epoch in fast fields, so that
-//! "current" (`valid_to == i64::MAX`) and "as of T" (`valid_from <= T <
-//! valid_to`) are exact, cheap range filters. `type` holds several short
+//! "as of T" (`valid_from <= T < valid_to`) is an exact, cheap range filter;
+//! "current" is the absence of the `superseded` term (`valid_to` is
+//! `i64::MAX`). `type` holds several short
 //! values per version: the file's extension, the type named by its mime type,
 //! and the family (`document`, `spreadsheet`, ...).
 
@@ -22,6 +23,8 @@ use super::tokenizer;
 
 /// `valid_to` of a current version.
 pub(crate) const CURRENT: i64 = i64::MAX;
+/// The `superseded` term of a superseded version.
+pub(crate) const SUPERSEDED: &str = "yes";
 
 /// The fields of the schema, by role.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +43,8 @@ pub(crate) struct Fields {
     pub version: Field,
     pub valid_from: Field,
     pub valid_to: Field,
+    /// [`SUPERSEDED`] on entries with a `valid_to`: current versions are the others.
+    pub superseded: Field,
     pub modified: Field,
     pub size: Field,
     pub mime: Field,
@@ -89,6 +94,7 @@ pub(crate) fn build() -> (Schema, Fields) {
         version: b.add_u64_field(VERSION, INDEXED | FAST | STORED),
         valid_from: b.add_i64_field("valid_from", FAST | STORED),
         valid_to: b.add_i64_field(VALID_TO, FAST | STORED),
+        superseded: b.add_text_field("superseded", STRING),
         modified: b.add_i64_field("modified", FAST | STORED),
         size: b.add_u64_field("size", FAST | STORED),
         mime: b.add_text_field("mime", STRING | STORED),
@@ -146,6 +152,9 @@ pub(crate) fn document(f: &Fields, e: &Entry) -> TantivyDocument {
     d.add_u64(f.version, u64::from(e.version));
     d.add_i64(f.valid_from, nanos(e.valid_from));
     d.add_i64(f.valid_to, e.valid_to.map_or(CURRENT, nanos));
+    if e.valid_to.is_some() {
+        d.add_text(f.superseded, SUPERSEDED);
+    }
     d.add_i64(f.modified, nanos(e.modified));
     d.add_u64(f.size, e.size);
     d.add_text(f.mime, &e.mime);

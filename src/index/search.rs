@@ -150,6 +150,7 @@ fn ranked(
     if limit == 0 {
         return Ok((searcher.search(query, &Count)?, Vec::new()));
     }
+    // One pass that counts and ranks: a phrase is matched once per document.
     let top = TopDocs::with_limit(limit)
         .and_offset(offset)
         .order_by_score();

@@ -16,7 +16,7 @@ use tantivy::snippet::SnippetGenerator;
 /// Snippet length in characters of text (before marks and escapes).
 const CHARS: usize = 200;
 /// Bytes of text around a found word the generator looks at.
-const WINDOW_BYTES: usize = 1024;
+const WINDOW_BYTES: usize = 768;
 /// The generator and the word search look at most this far into a text.
 const SCAN_BYTES: usize = 4 * 1024 * 1024;
 
