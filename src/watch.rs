@@ -611,6 +611,12 @@ fn network_fs(path: &Path) -> Option<&'static str> {
 }
 
 /// A path in Unicode NFC, the form documents are named by.
+///
+/// ```
+/// // "Prüfbericht" written by a Mac client (NFD: u + combining diaeresis)
+/// let nfd = "Pru\u{308}fbericht.docx";
+/// assert_eq!(docvault::watch::nfc(nfd), "Prüfbericht.docx");
+/// ```
 pub fn nfc(s: &str) -> String {
     s.nfc().collect()
 }

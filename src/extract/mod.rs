@@ -136,6 +136,18 @@ pub struct Extracted {
 
 /// Extracts in this process. Never returns an error, but a hostile file may
 /// still make a parser panic or spin: call it through [`sandbox`] in the daemon.
+///
+/// ```
+/// use docvault::extract::{extract, Limits, Status};
+///
+/// let md = extract(b"# Status report\nRisk R-12 is red.", "status.md", &Limits::default());
+/// assert_eq!(md.title.as_deref(), Some("Status report"));
+/// assert!(md.text.contains("R-12"));
+///
+/// // A PDF named .docx is read as what it is; random bytes are unsupported.
+/// let odd = extract(&[0, 159, 146, 150, 0, 1], "budget.xlsx", &Limits::default());
+/// assert_eq!(odd.status, Status::Unsupported);
+/// ```
 pub fn extract(data: &[u8], name: &str, limits: &Limits) -> Extracted {
     let format = detect::detect(data, name);
     let mime = format.mime().to_owned();
