@@ -8,7 +8,7 @@
 
 use mailparse::{DispositionType, MailAddr, MailHeaderMap, ParsedMail};
 
-use super::{Doc, ExtractError, Limits, TextSink, pdf, text};
+use super::{Doc, ExtractError, Limits, TextSink, text};
 
 /// Headers shown at the top of the text, in this order.
 const SHOWN_HEADERS: [&str; 5] = ["From", "To", "Cc", "Subject", "Date"];
@@ -38,7 +38,7 @@ pub fn eml(data: &[u8], limits: &Limits) -> Result<Doc, ExtractError> {
         message(&mail, &mut sink, 0);
         Ok(sink.finish(title, author))
     };
-    pdf::contain(read).unwrap_or_else(|panic| {
+    super::contain(read).unwrap_or_else(|panic| {
         Err(ExtractError::Failed(format!(
             "eml: parser panicked: {panic}"
         )))

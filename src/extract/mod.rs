@@ -185,6 +185,20 @@ pub fn extract(data: &[u8], name: &str, limits: &Limits) -> Extracted {
     done(format.extract(data, limits))
 }
 
+/// Runs `f`, turning a panic into its message. What `f` touched may be
+/// half-changed after a panic; callers only read it or throw it away.
+pub fn contain<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        if let Some(s) = panic.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = panic.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "unknown panic".to_owned()
+        }
+    })
+}
+
 /// Trims a title or author; empty becomes `None`.
 fn clean(s: Option<String>) -> Option<String> {
     let s = s?.split_whitespace().collect::<Vec<_>>().join(" ");

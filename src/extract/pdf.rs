@@ -15,9 +15,8 @@
 //! "permissions only" protection) is read, as every viewer does; one that
 //! needs a password is [`ExtractError::Encrypted`].
 
-use std::any::Any;
+use super::contain;
 use std::collections::{BTreeMap, HashSet};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream};
 use quick_xml::events::Event;
@@ -116,23 +115,6 @@ fn page_text(doc: &Document, number: u32) -> Result<String, String> {
         Ok(Err(pdf_extract::OutputError::PdfError(e))) => Err(e.to_string()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(panic) => Err(format!("parser panicked: {panic}")),
-    }
-}
-
-/// Runs `f`, turning a panic into its message. What `f` touched may be
-/// half-changed after a panic; callers only read it or throw it away.
-pub(super) fn contain<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| panic_message(&*panic))
-}
-
-/// The message of a caught panic.
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_owned()
     }
 }
 

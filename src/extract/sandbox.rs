@@ -283,18 +283,11 @@ pub fn extract_contained(data: &[u8], name: &str, limits: &Limits) -> Extracted 
 }
 
 fn contained(data: &[u8], name: &str, f: impl FnOnce() -> Extracted) -> Extracted {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let msg = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        Extracted {
-            text: String::new(),
-            title: None,
-            author: None,
-            mime: detect::detect(data, name).mime().to_owned(),
-            status: Status::Failed(format!("parser panicked: {msg}")),
-        }
+    super::contain(f).unwrap_or_else(|msg| Extracted {
+        text: String::new(),
+        title: None,
+        author: None,
+        mime: detect::detect(data, name).mime().to_owned(),
+        status: Status::Failed(format!("parser panicked: {msg}")),
     })
 }

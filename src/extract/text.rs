@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
 use quick_xml::events::Event;
 
-use super::{Doc, ExtractError, Limits, TextSink, pdf};
+use super::{Doc, ExtractError, Limits, TextSink};
 
 /// Width given to html2text: wide enough that it never wraps a paragraph.
 const HTML_WIDTH: usize = 10_000;
@@ -82,7 +82,7 @@ fn html_to_text(html: &str) -> Result<String, ExtractError> {
             .raw_mode(true)
             .string_from_read(html.as_bytes(), HTML_WIDTH)
     };
-    match pdf::contain(render) {
+    match super::contain(render) {
         Ok(Ok(text)) => Ok(text),
         Ok(Err(e)) => Err(ExtractError::Failed(format!("html: {e}"))),
         Err(panic) => Err(ExtractError::Failed(format!(

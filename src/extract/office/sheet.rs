@@ -9,10 +9,8 @@
 //! `number-rows-repeated` / `number-columns-repeated` can make enormous from
 //! a 1 KB file, so the grid's size is counted from `content.xml` beforehand.
 
-use std::any::Any;
 use std::borrow::Cow;
 use std::io::Cursor;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use calamine::{Data, DataRef, ExcelDateTime, Ods, Reader, Xlsx, XlsxError};
 
@@ -129,22 +127,11 @@ fn contained<T>(
     kind: &str,
     f: impl FnOnce() -> Result<T, ExtractError>,
 ) -> Result<T, ExtractError> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+    crate::extract::contain(f).unwrap_or_else(|panic| {
         Err(ExtractError::Failed(format!(
-            "{kind}: parser panicked: {}",
-            panic_message(&*panic)
+            "{kind}: parser panicked: {panic}"
         )))
     })
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_owned()
-    }
 }
 
 /// Streams the cells (calamine's cell reader does not build a dense range,
