@@ -122,7 +122,11 @@ fn run() -> Result<()> {
         load_average()
     );
     let corpus = Corpus::new(opts.docs);
-    let mut table = Table::default();
+    let mut table = Table {
+        fsync: fsync_latency(tmp.path())?,
+        pressure_before: cpu_pressure(),
+        ..Table::default()
+    };
     let mut bench = Bench::new(&tmp.path().join("index"), &corpus, &opts)?;
     bench.import(&mut table)?;
     bench.versions(&mut table)?;
@@ -540,11 +544,16 @@ impl<'a> Bench<'a> {
             }
             let mut times = Vec::with_capacity(queries.len());
             let mut totals = Vec::with_capacity(queries.len());
+            let mut slowest = (Duration::ZERO, "");
             for q in &queries {
                 let started = Instant::now();
                 let hits = searcher.search(q)?;
-                times.push(started.elapsed());
+                let took = started.elapsed();
+                times.push(took);
                 totals.push(hits.total);
+                if took > slowest.0 {
+                    slowest = (took, &q.q);
+                }
                 let must_match = name.starts_with("term") || name.starts_with("phrase");
                 ensure!(hits.total > 0 || !must_match, "{:?} found nothing", q.q);
             }
@@ -563,7 +572,12 @@ impl<'a> Bench<'a> {
                 ),
                 target,
             );
-            eprintln!("bench: {name}: p50 {} ms", ms(p50));
+            eprintln!(
+                "bench: {name}: p50 {} ms, slowest {} ms: {}",
+                ms(p50),
+                ms(slowest.0),
+                slowest.1
+            );
         }
         Ok(term_p50)
     }
@@ -745,6 +759,39 @@ fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
+/// `some avg10/avg60/avg300` of /proc/pressure/cpu: how much other work
+/// made runnable threads wait for a CPU.
+fn cpu_pressure() -> String {
+    std::fs::read_to_string("/proc/pressure/cpu")
+        .ok()
+        .and_then(|p| {
+            let some = p.lines().find(|l| l.starts_with("some"))?;
+            let avgs: Vec<&str> = some
+                .split_whitespace()
+                .filter_map(|f| f.split_once('=').map(|(_, v)| v))
+                .take(3)
+                .collect();
+            Some(format!("{}%", avgs.join("/")))
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// p50 of writing a 4 KiB file and fsyncing it, 30 times.
+fn fsync_latency(dir: &Path) -> Result<Duration> {
+    use std::io::Write as _;
+    let mut times = Vec::new();
+    for i in 0..30 {
+        let path = dir.join(format!("fsync-probe-{i}"));
+        let started = Instant::now();
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(&[0u8; 4096])?;
+        f.sync_all()?;
+        times.push(started.elapsed());
+        std::fs::remove_file(&path)?;
+    }
+    Ok(percentiles(&mut times).0)
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -754,6 +801,9 @@ fn load_average() -> String {
 #[derive(Default)]
 struct Table {
     rows: Vec<[String; 3]>,
+    /// p50 of writing and fsyncing a 4 KiB file in the temp dir.
+    fsync: Duration,
+    pressure_before: String,
 }
 
 impl Table {
@@ -772,9 +822,16 @@ impl Table {
             })
             .unwrap_or_else(|| "unknown CPU".into());
         let mut out = format!(
-            "### docvault search benchmark ({} run)\n\n{} CPUs, {cpu}; searches in process, {PAGE} hits with snippets each; load after the run {}\n\n",
+            "### docvault search benchmark ({} run)\n\n\
+             {} CPUs, {cpu}; searches in process, {PAGE} hits with snippets each. \
+             The machine: 4 KiB write + fsync p50 {} ms in the temp dir; \
+             CPU pressure (`/proc/pressure/cpu` some avg10/60/300) {} before, {} after; \
+             load after {}.\n\n",
             if opts.quick { "--quick" } else { "full" },
             std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ms(self.fsync),
+            self.pressure_before,
+            cpu_pressure(),
             load_average()
         );
         out.push_str("| measure | measured | target |\n| --- | --- | --- |\n");

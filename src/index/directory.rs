@@ -1,31 +1,36 @@
 //! Where the index files live: tantivy's memory-mapped directory, made
 //! durable once per index commit instead of once per file.
 //!
-//! tantivy's own directory syncs every segment file as it is closed and every
-//! rewrite of its list of managed files: about 30 fsyncs per commit, which on a
-//! busy disk is most of a commit's time. Here files are written without a
-//! sync; when a commit writes `meta.json` (the file that makes segments
-//! visible), every file written since the last commit is synced first (in
-//! parallel, so the journal commits together), then the directory, then
-//! `meta.json` itself. What a commit references is durable before the commit
-//! is, as with tantivy's directory.
+//! tantivy's own directory syncs every segment file as it is closed, and
+//! rewrites (create, sync, rename) its list of managed files for every new
+//! file: about 30 fsyncs and as many file creations per commit, which on a
+//! busy disk is most of a commit's time. Here segment files are written
+//! without a sync and the list of managed files is kept in memory; when a
+//! commit writes `meta.json` (the file that makes segments visible), the list
+//! and the new `meta.json` are written, and every file written since the last
+//! commit is synced (in parallel, so the journal commits them together), then
+//! the directory, before `meta.json` is replaced. What a commit references is
+//! durable before the commit is, as with tantivy's directory. Files a crash leaves between two commits
+//! are in no list: [`sweep_orphans`] removes them at the next start.
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tantivy::directory::error::{
     DeleteError, LockError, OpenDirectoryError, OpenReadError, OpenWriteError,
 };
 use tantivy::directory::{
-    AntiCallToken, Directory, DirectoryLock, FileHandle, Lock, MmapDirectory, TerminatingWrite,
-    WatchCallback, WatchHandle, WritePtr,
+    AntiCallToken, Directory, DirectoryLock, FileHandle, INDEX_WRITER_LOCK, Lock, MmapDirectory,
+    TerminatingWrite, WatchCallback, WatchHandle, WritePtr,
 };
 
 /// The file whose atomic write is an index commit.
 const META: &str = "meta.json";
+/// tantivy's list of the files it manages (and may delete).
+const MANAGED: &str = ".managed.json";
 
 #[derive(Debug, Clone)]
 pub(crate) struct CommitSyncedDirectory {
@@ -33,6 +38,8 @@ pub(crate) struct CommitSyncedDirectory {
     root: PathBuf,
     /// Files written since the last commit (relative paths).
     unsynced: Arc<Mutex<BTreeSet<PathBuf>>>,
+    /// The list of managed files, when it changed since the last commit.
+    managed: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
 impl CommitSyncedDirectory {
@@ -41,11 +48,44 @@ impl CommitSyncedDirectory {
             inner: MmapDirectory::open(root)?,
             root: root.to_owned(),
             unsynced: Arc::default(),
+            managed: Arc::default(),
         })
     }
 
-    fn unsynced(&self) -> std::sync::MutexGuard<'_, BTreeSet<PathBuf>> {
+    fn unsynced(&self) -> MutexGuard<'_, BTreeSet<PathBuf>> {
         self.unsynced.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn managed(&self) -> MutexGuard<'_, Option<Vec<u8>>> {
+        self.managed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes the list of managed files if it changed (synced with the rest).
+    fn write_managed(&self) -> io::Result<()> {
+        let Some(data) = self.managed().take() else {
+            return Ok(());
+        };
+        // (A name starting with a dot is not a managed file.)
+        let temp = self.root.join(".managed.json.tmp");
+        std::fs::write(&temp, &data)?;
+        std::fs::rename(&temp, self.root.join(MANAGED))?;
+        self.unsynced().insert(PathBuf::from(MANAGED));
+        Ok(())
+    }
+
+    /// An index commit: the list of managed files and the new `meta.json`
+    /// (as a temp file) are written, they and every file written since the
+    /// last commit are synced, then the directory, then the temp file is
+    /// renamed over `meta.json`. The rename reaches the disk with the next
+    /// sync, as in tantivy's directory; until then a crash leaves the previous
+    /// commit, which start-up catches up from.
+    fn commit(&self, meta: &[u8]) -> io::Result<()> {
+        self.write_managed()?;
+        let temp = PathBuf::from(".meta.json.tmp");
+        std::fs::write(self.root.join(&temp), meta)?;
+        self.unsynced().insert(temp.clone());
+        self.sync_written()?;
+        std::fs::rename(self.root.join(temp), self.root.join(META))
     }
 
     /// Syncs every file written since the last commit, then the directory.
@@ -129,27 +169,23 @@ impl Directory for CommitSyncedDirectory {
     }
 
     fn atomic_read(&self, path: &Path) -> Result<Vec<u8>, OpenReadError> {
+        if path == Path::new(MANAGED) {
+            if let Some(data) = self.managed().as_ref() {
+                return Ok(data.clone());
+            }
+        }
         self.inner.atomic_read(path)
     }
 
     fn atomic_write(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        if path == Path::new(META) {
-            self.sync_written()?;
-            // Writes a temp file, syncs it, renames it over meta.json.
-            self.inner.atomic_write(path, data)?;
-            return sync_file(&self.root);
+        if path == Path::new(MANAGED) {
+            *self.managed() = Some(data.to_vec());
+            return Ok(());
         }
-        // tantivy's list of managed files: replaced now, durable at the next commit.
-        // (A name starting with a dot is not a managed file.)
-        let name = path
-            .file_name()
-            .unwrap_or(path.as_os_str())
-            .to_string_lossy();
-        let temp = self.root.join(format!(".{name}.tmp"));
-        std::fs::write(&temp, data)?;
-        std::fs::rename(&temp, self.root.join(path))?;
-        self.unsynced().insert(path.to_owned());
-        Ok(())
+        if path == Path::new(META) {
+            return self.commit(data);
+        }
+        self.inner.atomic_write(path, data)
     }
 
     fn sync_directory(&self) -> io::Result<()> {
@@ -163,5 +199,48 @@ impl Directory for CommitSyncedDirectory {
 
     fn watch(&self, callback: WatchCallback) -> tantivy::Result<WatchHandle> {
         self.inner.watch(callback)
+    }
+}
+
+/// Deletes the segment files no commit references: what a crash left
+/// between two commits. Takes the writer's lock, so no writer is running.
+pub(crate) fn sweep_orphans(index: &tantivy::Index, root: &Path) -> tantivy::Result<usize> {
+    let _lock = index.directory().acquire_lock(&INDEX_WRITER_LOCK)?;
+    let living = index.load_metas()?.list_segment_files();
+    let mut removed = 0;
+    for entry in std::fs::read_dir(root)? {
+        let name = PathBuf::from(entry?.file_name());
+        if is_segment_file(&name) && !living.contains(&name) {
+            std::fs::remove_file(root.join(&name))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// `<32 hex digits>.<extension>`: a segment's file.
+fn is_segment_file(name: &Path) -> bool {
+    let name = name.to_string_lossy();
+    let bytes = name.as_bytes();
+    bytes.len() > 33 && bytes[32] == b'.' && bytes[..32].iter().all(u8::is_ascii_hexdigit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_files_are_recognized_by_name() {
+        let id = "0efdc7b332744b7a9ff910836eb9d026";
+        assert!(is_segment_file(Path::new(&format!("{id}.idx"))));
+        assert!(is_segment_file(Path::new(&format!("{id}.25665.del"))));
+        for other in [
+            "meta.json",
+            ".managed.json",
+            ".tantivy-writer.lock",
+            "0efdc7b3.idx",
+        ] {
+            assert!(!is_segment_file(Path::new(other)), "{other}");
+        }
     }
 }

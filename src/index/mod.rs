@@ -21,13 +21,14 @@ mod search;
 mod snippet;
 mod tokenizer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, UserOperation};
 use tantivy::query::{AllQuery, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
@@ -42,6 +43,13 @@ use schema::Fields;
 const WRITER_HEAP_BYTES: usize = 50_000_000;
 /// Text held for uncommitted entries before the index commits on its own.
 const PENDING_TEXT_LIMIT: usize = 64 * 1024 * 1024;
+/// Operations handed to the writer at once: batches this size keep both
+/// indexing threads busy during a bulk import.
+const OPS_PER_BATCH: usize = 1024;
+/// Segments smaller than this (documents) are merged as one level: small
+/// enough that the small segments each commit makes are merged among
+/// themselves, not again and again with a big one (tantivy's default is 10,000).
+const MIN_MERGE_LAYER_DOCS: u32 = 1000;
 
 /// One version to index.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,8 +116,13 @@ pub struct Index {
     /// version key: `supersede` finds what the reader does not see yet.
     pending: HashMap<String, Option<Entry>>,
     pending_text: usize,
-    /// Whether `clear` ran since the last commit (the reader's entries are gone).
-    cleared: bool,
+    /// Whether `clear` ran since the last commit, and the shares
+    /// `clear_share` emptied: the reader still shows their entries.
+    cleared_all: bool,
+    cleared_shares: HashSet<String>,
+    /// Operations not yet handed to the writer: a batch goes to one indexing
+    /// thread, so a small commit makes one segment, not one per thread.
+    ops: Vec<UserOperation<TantivyDocument>>,
 }
 
 impl Index {
@@ -133,19 +146,11 @@ impl Index {
             directory::CommitSyncedDirectory::open(dir).map_err(|e| open_error(e.into()))?;
         let index = tantivy::Index::open_or_create(directory, schema).map_err(open_error)?;
         tokenizer::register(&index);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-        let zz = |k: &str, d: usize| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(d)
-        };
-        let options = tantivy::indexer::IndexWriterOptions::builder()
-            .num_worker_threads(zz("ZZ_THREADS", threads))
-            .memory_budget_per_thread(zz("ZZ_HEAP", WRITER_HEAP_BYTES / threads))
-            .num_merge_threads(zz("ZZ_MERGE", 4))
-            .build();
-        let writer = index.writer_with_options(options).map_err(open_error)?;
+        let orphans = directory::sweep_orphans(&index, dir).map_err(open_error)?;
+        if orphans > 0 {
+            tracing::info!(dir = %dir.display(), files = orphans, "removed index files no commit references");
+        }
+        let writer = writer(&index).map_err(open_error)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -160,7 +165,9 @@ impl Index {
             fields,
             pending: HashMap::new(),
             pending_text: 0,
-            cleared: false,
+            cleared_all: false,
+            cleared_shares: HashSet::new(),
+            ops: Vec::new(),
         })
     }
 
@@ -168,10 +175,9 @@ impl Index {
     /// Searchable after the next [`Index::commit`].
     pub fn add(&mut self, entry: Entry) -> Result<(), IndexError> {
         let key = schema::version_key(&entry.share, &entry.path, entry.version);
-        self.writer
-            .delete_term(Term::from_field_text(self.fields.version_key, &key));
-        self.writer
-            .add_document(schema::document(&self.fields, &entry))?;
+        let doc = schema::document(&self.fields, &entry);
+        self.push(UserOperation::Delete(self.version_term(&key)))?;
+        self.push(UserOperation::Add(doc))?;
         self.pending_text += entry.text.len();
         if let Some(Some(old)) = self.pending.insert(key, Some(entry)) {
             self.pending_text -= old.text.len();
@@ -209,7 +215,9 @@ impl Index {
                 self.pending.insert(key, None);
                 return Err(not_indexed());
             }
-            None if self.cleared => return Err(not_indexed()),
+            None if self.cleared_all || self.cleared_shares.contains(share) => {
+                return Err(not_indexed());
+            }
             None => self.committed(&key)?.ok_or_else(not_indexed)?,
         };
         entry.valid_to = Some(at);
@@ -217,28 +225,30 @@ impl Index {
     }
 
     /// Removes one version's entry (disposition).
-    pub fn remove(&mut self, share: &str, path: &str, version: u32) {
+    pub fn remove(&mut self, share: &str, path: &str, version: u32) -> Result<(), IndexError> {
         let key = schema::version_key(share, path, version);
-        self.writer
-            .delete_term(Term::from_field_text(self.fields.version_key, &key));
+        self.push(UserOperation::Delete(self.version_term(&key)))?;
         if let Some(Some(old)) = self.pending.insert(key, None) {
             self.pending_text -= old.text.len();
         }
+        Ok(())
     }
 
     /// Removes every entry of every share (reindex, tests).
     pub fn clear(&mut self) -> Result<(), IndexError> {
+        self.flush_ops()?;
         self.writer.delete_query(Box::new(AllQuery))?;
         self.pending.clear();
         self.pending_text = 0;
-        self.cleared = true;
+        self.cleared_all = true;
         Ok(())
     }
 
     /// Removes every entry of one share.
-    pub fn clear_share(&mut self, share: &str) {
-        self.writer
-            .delete_term(Term::from_field_text(self.fields.share, share));
+    pub fn clear_share(&mut self, share: &str) -> Result<(), IndexError> {
+        let term = Term::from_field_text(self.fields.share, share);
+        self.push(UserOperation::Delete(term))?;
+        self.cleared_shares.insert(share.to_owned());
         let prefix = format!("{share}\0");
         for (key, entry) in self.pending.iter_mut() {
             if key.starts_with(&prefix) {
@@ -247,6 +257,26 @@ impl Index {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn version_term(&self, key: &str) -> Term {
+        Term::from_field_text(self.fields.version_key, key)
+    }
+
+    fn push(&mut self, op: UserOperation<TantivyDocument>) -> Result<(), IndexError> {
+        self.ops.push(op);
+        if self.ops.len() >= OPS_PER_BATCH {
+            self.flush_ops()?;
+        }
+        Ok(())
+    }
+
+    fn flush_ops(&mut self) -> Result<(), IndexError> {
+        if !self.ops.is_empty() {
+            self.writer.run(std::mem::take(&mut self.ops))?;
+        }
+        Ok(())
     }
 
     /// Commits what was added, superseded and removed, recording the last
@@ -259,27 +289,16 @@ impl Index {
     fn commit_with(&mut self, absorbed: BTreeMap<String, String>) -> Result<(), IndexError> {
         let payload = Payload { absorbed };
         let json = serde_json::to_string(&payload).expect("a map of strings always serializes");
-        let t0 = std::time::Instant::now();
+        self.flush_ops()?;
         let mut prepared = self.writer.prepare_commit()?;
-        let t1 = t0.elapsed();
         prepared.set_payload(&json);
         prepared.commit()?;
-        let t2 = t0.elapsed();
         self.reader.reload()?;
-        let t3 = t0.elapsed();
-        if std::env::var_os("ZZ_TIMING").is_some() {
-            eprintln!(
-                "ZZ prepare {} commit {} reload {} segments {}",
-                t1.as_micros(),
-                (t2 - t1).as_micros(),
-                (t3 - t2).as_micros(),
-                self.reader.searcher().segment_readers().len()
-            );
-        }
         self.absorbed = payload.absorbed;
         self.pending.clear();
         self.pending_text = 0;
-        self.cleared = false;
+        self.cleared_all = false;
+        self.cleared_shares.clear();
         Ok(())
     }
 
@@ -324,6 +343,21 @@ impl Index {
         let doc: TantivyDocument = searcher.doc(*addr)?;
         Ok(Some(schema::entry(&self.fields, &doc)))
     }
+}
+
+/// The one writer: up to two indexing threads sharing [`WRITER_HEAP_BYTES`],
+/// merging as [`MIN_MERGE_LAYER_DOCS`] says.
+fn writer(index: &tantivy::Index) -> tantivy::Result<IndexWriter<TantivyDocument>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    let options = IndexWriterOptions::builder()
+        .num_worker_threads(threads)
+        .memory_budget_per_thread(WRITER_HEAP_BYTES / threads)
+        .build();
+    let writer = index.writer_with_options(options)?;
+    let mut policy = LogMergePolicy::default();
+    policy.set_min_layer_size(MIN_MERGE_LAYER_DOCS);
+    writer.set_merge_policy(Box::new(policy));
+    Ok(writer)
 }
 
 /// The absorbed commits of the last commit; a payload that cannot be read

@@ -1,6 +1,6 @@
 //! From what a user asks to a tantivy query: the query text through tantivy's
-//! query grammar (plus `word~N` fuzzy terms, which the grammar reads but
-//! tantivy's parser ignores), and the filters (share, path prefix, type,
+//! query grammar and parser (plus `word~N` fuzzy terms, which the grammar
+//! keeps as part of the word), and the filters (share, path prefix, type,
 //! modification time, which versions).
 
 use std::ops::Bound;
@@ -39,7 +39,9 @@ pub struct Query {
     pub all_versions: bool,
     /// Search the versions that were current at this moment.
     pub as_of: Option<SystemTime>,
+    /// Hits to return (0: only the total).
     pub limit: usize,
+    /// Hits to skip.
     pub offset: usize,
 }
 

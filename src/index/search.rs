@@ -2,8 +2,8 @@
 //! document, each with a snippet of its text.
 //!
 //! Current and as-of searches see at most one version per document (the
-//! versions of a document follow each other in time), so they rank with
-//! tantivy's top-k collector and count with its counter. An all-versions
+//! versions of a document follow each other in time), so tantivy's top-k
+//! and count collectors rank and count them in one pass. An all-versions
 //! search collects every match with its document hash from the fast fields
 //! and folds the versions of a document into one hit.
 
@@ -80,6 +80,10 @@ struct Ranked {
 }
 
 impl Searcher {
+    /// The page `q.offset..q.offset + q.limit` (at most [`MAX_LIMIT`] hits,
+    /// from at most [`MAX_OFFSET`]) of the documents matching `q`, best
+    /// first, and how many match. A query text the syntax rejects, or
+    /// all_versions with as_of, is [`IndexError::BadQuery`] with the reason.
     pub fn search(&self, q: &Query) -> Result<Hits, IndexError> {
         let started = Instant::now();
         let versions = q.versions()?;

@@ -5,9 +5,10 @@
 //! for a long document costs milliseconds per hit. So the generator sees a
 //! window of the text around the first place a query word appears (found by
 //! a plain case-insensitive search for the indexed form of the word), and
-//! the whole text (up to a bound) only when that search finds nothing, as
-//! for folded letters (`ubergabe` in `Übergabe`). No match at all: the start
-//! of the text.
+//! the start of the text (up to a bound) only when that search finds nothing
+//! in a text with non-ASCII letters, which folding may hide (`ubergabe` in
+//! `Übergabe`). No match at all (a hit on its title or path): the start of
+//! the text.
 
 use tantivy::query::Query;
 use tantivy::schema::Field;
@@ -17,8 +18,11 @@ use tantivy::snippet::SnippetGenerator;
 const CHARS: usize = 200;
 /// Bytes of text around a found word the generator looks at.
 const WINDOW_BYTES: usize = 768;
-/// The generator and the word search look at most this far into a text.
+/// The word search looks at most this far into a text.
 const SCAN_BYTES: usize = 4 * 1024 * 1024;
+/// The generator, when the word search found nothing in a text with
+/// non-ASCII letters, looks this far.
+const FOLDED_SCAN_BYTES: usize = 256 * 1024;
 
 pub(crate) struct Snippets {
     generator: SnippetGenerator,
@@ -49,8 +53,11 @@ impl Snippets {
     pub(crate) fn html(&self, text: &str) -> String {
         let text = &text[..floor_char_boundary(text, SCAN_BYTES)];
         let mut snippet = self.generator.snippet(self.window(text));
-        if snippet.highlighted().is_empty() && text.len() > WINDOW_BYTES {
-            snippet = self.generator.snippet(text);
+        if snippet.highlighted().is_empty() && text.len() > WINDOW_BYTES && !text.is_ascii() {
+            // Folded letters hide words from the plain search: tokenize.
+            snippet = self
+                .generator
+                .snippet(&text[..floor_char_boundary(text, FOLDED_SCAN_BYTES)]);
         }
         let html = if snippet.highlighted().is_empty() {
             opening(text)
@@ -61,15 +68,17 @@ impl Snippets {
         squeeze_whitespace(&html)
     }
 
-    /// The part of the text around the first query word in it (all of a short text).
+    /// The part of the text around the first query word in it: all of a
+    /// short text, none of a long one without any (in ASCII text the plain
+    /// search finds every word the tokenizer would).
     fn window<'t>(&self, text: &'t str) -> &'t str {
-        if text.len() <= WINDOW_BYTES || self.words.is_empty() {
+        if text.len() <= WINDOW_BYTES {
             return text;
         }
         // ASCII lowercasing keeps every byte offset.
         let lower = text.to_ascii_lowercase();
         let Some(at) = self.words.iter().filter_map(|w| find_word(&lower, w)).min() else {
-            return text;
+            return "";
         };
         let start = floor_char_boundary(text, at.saturating_sub(WINDOW_BYTES / 2));
         let end = floor_char_boundary(text, start + WINDOW_BYTES);

@@ -413,6 +413,23 @@ fn supersede_finds_uncommitted_entries_and_reports_unknown_ones() {
 }
 
 #[test]
+fn a_cleared_share_cannot_be_superseded_back_to_life() {
+    let mut f = Fixture::with(vec![entry("alpha", "a.txt", 1, "old words")]);
+    f.index.clear_share("alpha").unwrap();
+    let err = f
+        .index
+        .supersede("alpha", "a.txt", 1, at(300, 0))
+        .unwrap_err();
+    assert!(matches!(err, IndexError::NotIndexed { .. }), "{err}");
+    f.commit();
+    let history = f.search(&Query {
+        all_versions: true,
+        ..q("words")
+    });
+    assert_eq!(history.total, 0);
+}
+
+#[test]
 fn add_replaces_the_same_version() {
     let mut f = Fixture::with(vec![entry("alpha", "a.txt", 1, "wrong words")]);
     f.index
@@ -434,10 +451,10 @@ fn remove_and_clear() {
         entry("beta", "b.txt", 1, "words"),
         entry("beta", "c.txt", 1, "words"),
     ]);
-    f.index.remove("alpha", "a.txt", 1);
+    f.index.remove("alpha", "a.txt", 1).unwrap();
     f.commit();
     assert_eq!(f.paths("words"), ["b.txt", "c.txt"]);
-    f.index.clear_share("beta");
+    f.index.clear_share("beta").unwrap();
     f.index.add(entry("alpha", "d.txt", 1, "words")).unwrap();
     f.commit();
     assert_eq!(f.paths("words"), ["d.txt"]);
@@ -445,6 +462,24 @@ fn remove_and_clear() {
     f.commit();
     assert_eq!(f.search(&q("words")).total, 0);
     assert_eq!(f.search(&q("")).total, 0);
+}
+
+#[test]
+fn operations_of_one_batch_apply_in_order() {
+    let mut f = Fixture::new();
+    f.index.add(entry("alpha", "a.txt", 1, "words")).unwrap();
+    f.index.remove("alpha", "a.txt", 1).unwrap();
+    f.index.add(entry("alpha", "b.txt", 1, "words")).unwrap();
+    f.index.add(entry("beta", "c.txt", 1, "words")).unwrap();
+    f.index.clear_share("beta").unwrap();
+    f.index.add(entry("beta", "d.txt", 1, "words")).unwrap();
+    f.commit();
+    assert_eq!(f.paths("words"), ["b.txt", "d.txt"]);
+    f.index.add(entry("alpha", "e.txt", 1, "words")).unwrap();
+    f.index.clear().unwrap();
+    f.index.add(entry("alpha", "f.txt", 1, "words")).unwrap();
+    f.commit();
+    assert_eq!(f.paths("words"), ["f.txt"]);
 }
 
 #[test]
@@ -685,6 +720,44 @@ fn absorbed_commits_round_trip_through_commit_and_reopen() {
     let index = Index::open_or_create(&path).unwrap();
     assert_eq!(index.absorbed(), absorbed);
     assert_eq!(index.searcher().search(&q("reopen")).unwrap().total, 1);
+}
+
+#[test]
+fn files_left_between_commits_are_removed_at_the_next_open() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("index");
+    let segment_files = || {
+        std::fs::read_dir(&path)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                let name = name.to_string_lossy().into_owned();
+                name.len() > 33 && name.as_bytes()[32] == b'.'
+            })
+            .count()
+    };
+    {
+        let mut index = Index::open_or_create(&path).unwrap();
+        index
+            .add(entry("alpha", "kept.txt", 1, "committed words"))
+            .unwrap();
+        index.commit(&BTreeMap::new()).unwrap();
+    }
+    let committed = segment_files();
+    {
+        // A "crash": the writer writes the segment of an uncommitted entry.
+        let mut index = Index::open_or_create(&path).unwrap();
+        index
+            .add(entry("alpha", "lost.txt", 1, "uncommitted words"))
+            .unwrap();
+        index.flush_ops().unwrap();
+        let _ = index.writer.prepare_commit().unwrap();
+    }
+    assert!(segment_files() > committed);
+    let index = Index::open_or_create(&path).unwrap();
+    assert_eq!(segment_files(), committed);
+    let hits = index.searcher().search(&q("words")).unwrap();
+    assert_eq!(paths(&hits), ["kept.txt"]);
 }
 
 #[test]

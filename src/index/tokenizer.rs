@@ -84,12 +84,30 @@ fn is_joiner(byte: u8) -> bool {
     matches!(byte, b'-' | b'/' | b'.' | b'_')
 }
 
+/// The first place at or after `from` where a character is (`word`) or is
+/// not (`!word`) a word character; ASCII bytes without decoding.
+fn scan(text: &str, from: usize, word: bool) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = from;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (is_word, len) = if b.is_ascii() {
+            (b.is_ascii_alphanumeric(), 1)
+        } else {
+            let c = text[i..].chars().next().expect("i is at a char boundary");
+            (is_word_char(c), c.len_utf8())
+        };
+        if is_word == word {
+            return i;
+        }
+        i += len;
+    }
+    bytes.len()
+}
+
 /// The end of the run of word characters starting at `from`.
 fn word_end(text: &str, from: usize) -> usize {
-    text[from..]
-        .char_indices()
-        .find(|&(_, c)| !is_word_char(c))
-        .map_or(text.len(), |(i, _)| from + i)
+    scan(text, from, false)
 }
 
 /// Whether a joiner at `at` joins two words (a word character follows it).
@@ -119,14 +137,11 @@ impl CompoundTokenStream<'_> {
 
     /// Finds the next word and, if joiners follow it, the whole compound.
     fn next_compound(&mut self) -> bool {
-        let Some(start) = self.text[self.cursor..]
-            .char_indices()
-            .find(|&(_, c)| is_word_char(c))
-            .map(|(i, _)| self.cursor + i)
-        else {
-            self.cursor = self.text.len();
+        let start = scan(self.text, self.cursor, true);
+        if start == self.text.len() {
+            self.cursor = start;
             return false;
-        };
+        }
         let mut end = word_end(self.text, start);
         let mut parts = 1;
         while joins(self.text, end) {
@@ -248,6 +263,22 @@ mod tests {
             spans.push(&text[t.offset_from..t.offset_to]);
         }
         assert_eq!(spans, ["Größe", "R-12", "R", "12"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_tokenizes_into_valid_spans(text in "[a-zA-Z0-9 ./_\\-ÄÖÜäöüß€!?,;:\t\n]{0,40}|\\PC{0,40}") {
+            let mut analyzer = text_analyzer();
+            let mut stream = analyzer.token_stream(&text);
+            let mut last = 0;
+            while let Some(t) = stream.next() {
+                proptest::prop_assert!(text.is_char_boundary(t.offset_from));
+                proptest::prop_assert!(text.is_char_boundary(t.offset_to));
+                proptest::prop_assert!(t.offset_from < t.offset_to && t.offset_to <= text.len());
+                proptest::prop_assert!(t.position >= last);
+                last = t.position;
+            }
+        }
     }
 
     #[test]
