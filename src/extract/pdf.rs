@@ -659,9 +659,9 @@ mod tests {
         assert_eq!(doc.title, None);
     }
 
-    #[test]
-    fn password_protected_pdf_is_encrypted() {
-        let mut doc = build("secret text", None);
+    /// A one-page PDF saying `text`, encrypted with RC4/AES-128 (V2).
+    fn encrypted(text: &str, user_password: &str, permissions: lopdf::Permissions) -> Vec<u8> {
+        let mut doc = build(text, None);
         doc.trailer.set(
             "ID",
             vec![
@@ -672,38 +672,25 @@ mod tests {
         let version = lopdf::EncryptionVersion::V2 {
             document: &doc,
             owner_password: "owner",
-            user_password: "user",
+            user_password,
             key_length: 128,
-            permissions: lopdf::Permissions::all(),
+            permissions,
         };
         let state = lopdf::EncryptionState::try_from(version).unwrap();
         doc.encrypt(&state).unwrap();
-        assert_eq!(
-            pdf(&save(&mut doc), &limits()),
-            Err(ExtractError::Encrypted)
-        );
+        save(&mut doc)
+    }
+
+    #[test]
+    fn password_protected_pdf_is_encrypted() {
+        let data = encrypted("secret text", "user", lopdf::Permissions::all());
+        assert_eq!(pdf(&data, &limits()), Err(ExtractError::Encrypted));
     }
 
     #[test]
     fn empty_user_password_pdf_is_read() {
-        let mut doc = build("open text", None);
-        doc.trailer.set(
-            "ID",
-            vec![
-                Object::string_literal("0123456789abcdef"),
-                Object::string_literal("0123456789abcdef"),
-            ],
-        );
-        let version = lopdf::EncryptionVersion::V2 {
-            document: &doc,
-            owner_password: "owner",
-            user_password: "",
-            key_length: 128,
-            permissions: lopdf::Permissions::PRINTABLE,
-        };
-        let state = lopdf::EncryptionState::try_from(version).unwrap();
-        doc.encrypt(&state).unwrap();
-        assert_eq!(pdf(&save(&mut doc), &limits()).unwrap().text, "open text");
+        let data = encrypted("open text", "", lopdf::Permissions::PRINTABLE);
+        assert_eq!(pdf(&data, &limits()).unwrap().text, "open text");
     }
 
     /// Adds a form XObject `/X0` to the page that draws `/X0` again.
