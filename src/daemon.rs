@@ -21,9 +21,9 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     if config.tokens.is_empty() {
         info!(listen = %config.server.listen, "no [[tokens]] configured: every request on this loopback address is allowed");
     } else {
-        warn!(
+        info!(
             tokens = config.tokens.len(),
-            "API tokens are configured but not enforced yet by this version"
+            "API requests need a bearer token"
         );
     }
     if config.tokens.is_empty() && !config.server.listen.ip().is_loopback() {
@@ -114,6 +114,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         progress: progress.clone(),
         archive_path,
         searcher,
+        auth: Arc::new(crate::api::auth::Auth::new(config.tokens.clone())),
     };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -11,6 +11,8 @@
 
 mod util;
 
+#[path = "cases/api.rs"]
+mod api;
 #[path = "cases/sandbox.rs"]
 mod sandbox;
 #[path = "cases/search.rs"]

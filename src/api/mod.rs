@@ -2,6 +2,7 @@
 //! read the catalog under a read lock and open their own archive handle for
 //! blobs, so they never wait on the writer.
 
+pub mod auth;
 mod error;
 mod search;
 mod shares;
@@ -20,6 +21,7 @@ use serde_json::json;
 pub use error::ApiError;
 
 use crate::catalog::Catalog;
+use crate::config::Role;
 use crate::ingest::Progress;
 
 /// What every handler can reach.
@@ -29,13 +31,15 @@ pub struct AppState {
     pub progress: Arc<Progress>,
     pub archive_path: PathBuf,
     pub searcher: Option<crate::index::Searcher>,
+    pub auth: Arc<auth::Auth>,
 }
 
-/// The whole route table.
+/// The whole route table. Each group of routes carries the lowest role it needs.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    let needs = |role: Role| {
+        axum::middleware::from_fn_with_state((state.auth.clone(), role), auth::require)
+    };
+    let readers = Router::new()
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/shares", get(shares::list_shares))
         .route(
@@ -50,6 +54,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/shares/{share}/files/{*path}",
             get(shares::download),
         )
+        .route_layer(needs(Role::Reader));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(readers)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::trace::TraceLayer::new_for_http())

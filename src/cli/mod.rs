@@ -7,6 +7,7 @@ mod history;
 mod reindex;
 mod search;
 mod serve;
+mod token;
 
 use std::path::PathBuf;
 
@@ -46,6 +47,8 @@ pub enum Command {
     Search(search::Args),
     /// Rebuild the search index from the archive (daemon stopped)
     Reindex(reindex::Args),
+    /// Make API tokens
+    Token(token::Args),
     /// Internal: an extraction worker process (the daemon starts these)
     #[command(hide = true)]
     ExtractWorker(ExtractWorkerArgs),
@@ -68,6 +71,7 @@ impl Cli {
             Command::Cat(args) => cat::run(config, args),
             Command::Search(args) => search::run(config, args),
             Command::Reindex(args) => reindex::run(config, args),
+            Command::Token(args) => token::run(args),
             Command::ExtractWorker(args) => crate::extract::sandbox::worker_main(args.memory),
         }
     }

@@ -56,6 +56,7 @@ pub struct TestDaemon {
     rescan_every: String,
     extra_config: String,
     as_nobody: bool,
+    token: Option<String>,
     child: Option<Child>,
     addr: Option<SocketAddr>,
 }
@@ -105,6 +106,7 @@ impl TestDaemon {
             rescan_every: "1h".into(),
             extra_config: String::new(),
             as_nobody: false,
+            token: None,
             child: None,
             addr: None,
         }
@@ -143,6 +145,24 @@ impl TestDaemon {
     pub fn run_as_nobody(mut self) -> TestDaemon {
         self.as_nobody = true;
         self
+    }
+
+    /// Configures API tokens (`[[tokens]]` with these names, roles and
+    /// secrets); the test's own requests then carry `default`'s secret.
+    pub fn tokens(mut self, tokens: &[(&str, &str, &str)], default: &str) -> TestDaemon {
+        for (name, role, secret) in tokens {
+            self.extra_config.push_str(&format!(
+                "\n[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n",
+                sha256_hex(secret)
+            ));
+        }
+        self.token = Some(default.to_owned());
+        self
+    }
+
+    /// The bearer token the test's requests carry, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// Writes the config, spawns the daemon and waits until it is ready.
@@ -212,10 +232,41 @@ impl TestDaemon {
         format!("http://{}", self.addr())
     }
 
-    /// GET `route` (already percent-encoded).
+    /// GET `route` (already percent-encoded), with the default token if any.
     pub fn request(&self, route: &str) -> Response {
-        http_get(self.addr(), route)
-            .unwrap_or_else(|e| panic!("GET {route}: {e}\n{}", self.log_tail()))
+        self.send("GET", route, None)
+    }
+
+    /// `method route` with the default token (if any) and a JSON body.
+    pub fn send(&self, method: &str, route: &str, json: Option<&Value>) -> Response {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        self.send_as(method, route, auth.as_deref(), json)
+    }
+
+    /// `method route` with this `Authorization` header (or none) and a JSON body.
+    pub fn send_as(
+        &self,
+        method: &str,
+        route: &str,
+        authorization: Option<&str>,
+        json: Option<&Value>,
+    ) -> Response {
+        let mut headers = Vec::new();
+        if let Some(a) = authorization {
+            headers.push(("Authorization", a));
+        }
+        let body = json.map(|j| j.to_string());
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        http(
+            self.addr(),
+            method,
+            route,
+            &headers,
+            body.as_deref().map(str::as_bytes),
+        )
+        .unwrap_or_else(|e| panic!("{method} {route}: {e}\n{}", self.log_tail()))
     }
 
     /// GET `route`: status and body.
@@ -368,7 +419,10 @@ impl TestDaemon {
         if let Some(addr) = self.addr {
             cmd.env("DOCVAULT_URL", format!("http://{addr}"));
         }
-        cmd.env_remove("DOCVAULT_TOKEN");
+        match &self.token {
+            Some(t) => cmd.env("DOCVAULT_TOKEN", t),
+            None => cmd.env_remove("DOCVAULT_TOKEN"),
+        };
         cmd.output().expect("run docvault")
     }
 
@@ -539,19 +593,41 @@ fn signal(pid: u32, name: &str) {
 
 /// A blocking HTTP/1.1 GET with `Connection: close`; `route` is sent as is.
 pub fn http_get(addr: SocketAddr, route: &str) -> std::io::Result<Response> {
+    http(addr, "GET", route, &[], None)
+}
+
+/// A blocking HTTP/1.1 request with `Connection: close`; `route` is sent as
+/// is, `body` (if any) with its Content-Length.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    route: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {route} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    )?;
+    let mut head = format!(
+        "{method} {route} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\n"
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(body) = body {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    if let Some(body) = body {
+        stream.write_all(body)?;
+    }
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    parse_response(&raw)
+    parse_response(&raw, method == "HEAD")
 }
 
-fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
+fn parse_response(raw: &[u8], head_only: bool) -> std::io::Result<Response> {
     let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned());
     let end = raw
         .windows(4)
@@ -574,6 +650,9 @@ fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
         headers,
         body: raw[end + 4..].to_vec(),
     };
+    if head_only {
+        return Ok(response);
+    }
     if response
         .header("transfer-encoding")
         .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
