@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -197,9 +197,14 @@ pub struct FileQuery {
     version: Option<u32>,
 }
 
-/// The bytes of a version (the current one by default), streamed from the archive.
+/// The bytes of a version (the current one by default), streamed from the
+/// archive. `ETag` is the sha256; `If-None-Match` answers 304, a single
+/// satisfiable `Range` 206 (several ranges are answered whole, as RFC 9110
+/// allows), an unsatisfiable one 416; HEAD sends the headers only.
 pub async fn download(
     State(state): State<AppState>,
+    method: Method,
+    request_headers: HeaderMap,
     params: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<FileQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -221,25 +226,100 @@ pub async fn download(
             record.version
         ))
     })?;
-    let body = stream_blob(state.archive_path.clone(), blob).await?;
+    let etag = format!("\"{}\"", record.sha256);
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, header_value(&etag));
+    headers.insert("x-docvault-version", HeaderValue::from(record.version));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    if etag_matches(&request_headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
     let mime = record
         .mime
         .clone()
         .unwrap_or_else(|| "application/octet-stream".into());
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, header_value(&mime));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(record.size));
-    headers.insert(
-        header::ETAG,
-        header_value(&format!("\"{}\"", record.sha256)),
-    );
-    headers.insert("x-docvault-version", HeaderValue::from(record.version));
     headers.insert(
         header::CONTENT_DISPOSITION,
         header_value(&content_disposition(&path)),
     );
-    Ok(response)
+    let size = record.size;
+    let (status, range) = match wanted_range(&request_headers, &etag, size) {
+        Wanted::All => (StatusCode::OK, 0..=size.saturating_sub(1)),
+        Wanted::Part(r) => {
+            headers.insert(
+                header::CONTENT_RANGE,
+                header_value(&format!("bytes {}-{}/{size}", r.start(), r.end())),
+            );
+            (StatusCode::PARTIAL_CONTENT, r)
+        }
+        Wanted::Unsatisfiable => {
+            headers.insert(
+                header::CONTENT_RANGE,
+                header_value(&format!("bytes */{size}")),
+            );
+            let mut e = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the range is outside the version's {size} bytes"),
+            )
+            .into_response();
+            e.headers_mut().extend(headers);
+            return Ok(e);
+        }
+    };
+    let length = if size == 0 {
+        0
+    } else {
+        range.end() - range.start() + 1
+    };
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if method == Method::HEAD {
+        return Ok((status, headers).into_response());
+    }
+    let body = stream_blob(state.archive_path.clone(), blob, *range.start(), length).await?;
+    Ok((status, headers, body).into_response())
+}
+
+/// Whether `If-None-Match` names this ETag (or `*`); weak tags compare weakly.
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+}
+
+enum Wanted {
+    All,
+    Part(std::ops::RangeInclusive<u64>),
+    Unsatisfiable,
+}
+
+/// The part of the bytes a `Range` header asks for. Malformed headers,
+/// several ranges and an `If-Range` naming another version get everything.
+fn wanted_range(headers: &HeaderMap, etag: &str, size: u64) -> Wanted {
+    let Some(range) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Wanted::All;
+    };
+    if let Some(if_range) = headers.get(header::IF_RANGE) {
+        if if_range.to_str().ok().map(str::trim) != Some(etag) {
+            return Wanted::All;
+        }
+    }
+    use http_range_header::RangeUnsatisfiableError as E;
+    match http_range_header::parse_range_header(range).map(|r| r.validate(size)) {
+        Ok(Ok(ranges)) if ranges.len() == 1 => Wanted::Part(ranges[0].clone()),
+        Ok(Ok(_)) => Wanted::All,
+        Ok(Err(E::Unsatisfiable)) | Err(E::Unsatisfiable) => Wanted::Unsatisfiable,
+        Ok(Err(_)) | Err(_) => Wanted::All,
+    }
 }
 
 fn pick_version<'a>(
@@ -275,8 +355,14 @@ fn pick_version<'a>(
     Ok(record)
 }
 
-/// Reads the blob on a blocking thread and streams it out in chunks.
-async fn stream_blob(archive: std::path::PathBuf, blob: git2::Oid) -> Result<Body, ApiError> {
+/// Reads `length` bytes of the blob from `skip` on, on a blocking thread,
+/// and streams them out in chunks.
+async fn stream_blob(
+    archive: std::path::PathBuf,
+    blob: git2::Oid,
+    skip: u64,
+    length: u64,
+) -> Result<Body, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
     let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
     tokio::task::spawn_blocking(move || {
@@ -288,9 +374,15 @@ async fn stream_blob(archive: std::path::PathBuf, blob: git2::Oid) -> Result<Bod
             return drop(opened_tx.send(Err(format!("blob {blob} missing from the archive"))));
         }
         let _ = opened_tx.send(Ok(()));
-        let mut sink = ChunkSender { tx: tx.clone() };
+        let mut sink = ChunkSender {
+            tx: tx.clone(),
+            skip,
+            left: length,
+        };
         if let Err(e) = archive.copy_blob(blob, &mut sink) {
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            if sink.left > 0 {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
         }
     });
     match opened_rx.await {
@@ -305,16 +397,35 @@ async fn stream_blob(archive: std::path::PathBuf, blob: git2::Oid) -> Result<Bod
     }
 }
 
-/// A `Write` that hands each chunk to the response body; the client hanging up stops the copy.
+/// A `Write` that hands the wanted part of the bytes to the response body,
+/// chunk by chunk; it stops the copy once that part is sent or the client
+/// hangs up.
 struct ChunkSender {
     tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+    skip: u64,
+    left: u64,
 }
 
 impl std::io::Write for ChunkSender {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx
-            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        if self.left == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "range sent",
+            ));
+        }
+        let skipped = self.skip.min(buf.len() as u64) as usize;
+        self.skip -= skipped as u64;
+        let wanted = &buf[skipped..];
+        let take = self.left.min(wanted.len() as u64) as usize;
+        if take > 0 {
+            self.tx
+                .blocking_send(Ok(bytes::Bytes::copy_from_slice(&wanted[..take])))
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away")
+                })?;
+            self.left -= take as u64;
+        }
         Ok(buf.len())
     }
 
@@ -424,6 +535,48 @@ mod tests {
         #[test]
         fn cursor_decoding_never_panics(raw in ".{0,64}") {
             let _ = decode_cursor(&raw);
+        }
+    }
+
+    #[test]
+    fn chunk_sender_passes_exactly_the_wanted_slice() {
+        use std::io::Write;
+        let data: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+        for (skip, len) in [(0u64, 5000u64), (1, 1), (999, 1001), (4990, 10), (0, 0)] {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+            let mut sink = ChunkSender {
+                tx,
+                skip,
+                left: len,
+            };
+            for chunk in data.chunks(333) {
+                if sink.write(chunk).is_err() {
+                    break;
+                }
+            }
+            drop(sink);
+            let mut got = Vec::new();
+            while let Ok(Ok(b)) = rx.try_recv() {
+                got.extend_from_slice(&b);
+            }
+            assert_eq!(
+                got,
+                &data[skip as usize..(skip + len) as usize],
+                "{skip}+{len}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn range_headers_never_panic_and_stay_inside(raw in ".{0,40}", size in 0u64..100_000) {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&raw) {
+                h.insert(header::RANGE, v);
+            }
+            if let Wanted::Part(r) = wanted_range(&h, "\"x\"", size) {
+                proptest::prop_assert!(r.start() <= r.end() && *r.end() < size);
+            }
         }
     }
 

@@ -160,3 +160,124 @@ fn token_new_prints_a_token_whose_config_lines_work() {
     let forbidden = d.send_as("GET", "/api/v1/shares", Some("Bearer x"), None);
     assert_eq!(forbidden.status, 401);
 }
+
+/// GET with extra headers (the daemon has no tokens).
+fn get_with(
+    d: &TestDaemon,
+    method: &str,
+    route: &str,
+    headers: &[(&str, &str)],
+) -> crate::util::Response {
+    crate::util::http(d.addr(), method, route, headers, None).expect("request")
+}
+
+#[test]
+fn downloads_carry_etag_ranges_head_and_a_unicode_file_name() {
+    let d = TestDaemon::new().start();
+    let v1: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    d.write("alpha", "Prüfbericht 2026.bin", &v1);
+    d.wait_versions("alpha", "Prüfbericht 2026.bin", 1);
+    d.write("alpha", "Prüfbericht 2026.bin", b"second version");
+    d.wait_versions("alpha", "Prüfbericht 2026.bin", 2);
+    let route = "/api/v1/shares/alpha/files/Pr%C3%BCfbericht%202026.bin?version=1";
+    let etag = format!("\"{}\"", sha256_hex(&v1));
+
+    let full = d.request(route);
+    assert_eq!(full.status, 200);
+    assert_eq!(full.body, v1);
+    assert_eq!(full.header("etag"), Some(etag.as_str()));
+    assert_eq!(full.header("x-docvault-version"), Some("1"));
+    assert_eq!(full.header("accept-ranges"), Some("bytes"));
+    assert_eq!(
+        full.header("content-disposition"),
+        Some(
+            "attachment; filename=\"Pr_fbericht 2026.bin\"; filename*=UTF-8''Pr%C3%BCfbericht%202026%2Ebin"
+        )
+    );
+
+    // If-None-Match: the same version is not sent again; another tag is.
+    let cached = get_with(&d, "GET", route, &[("If-None-Match", &etag)]);
+    assert_eq!(cached.status, 304);
+    assert!(cached.body.is_empty());
+    assert_eq!(cached.header("etag"), Some(etag.as_str()));
+    let other = get_with(&d, "GET", route, &[("If-None-Match", "\"abc\", W/\"def\"")]);
+    assert_eq!(other.status, 200);
+    let weak = get_with(&d, "GET", route, &[("If-None-Match", &format!("W/{etag}"))]);
+    assert_eq!(weak.status, 304);
+
+    // Ranges: a middle slice, an open end, a suffix.
+    for (range, from, to) in [
+        ("bytes=100-199", 100, 199),
+        ("bytes=9990-", 9990, 9999),
+        ("bytes=-5", 9995, 9999),
+    ] {
+        let part = get_with(&d, "GET", route, &[("Range", range)]);
+        assert_eq!(part.status, 206, "{range}");
+        assert_eq!(part.body, &v1[from..=to], "{range}");
+        assert_eq!(
+            part.header("content-range"),
+            Some(format!("bytes {from}-{to}/10000").as_str())
+        );
+        assert_eq!(
+            part.header("content-length"),
+            Some((to - from + 1).to_string().as_str())
+        );
+    }
+    let outside = get_with(&d, "GET", route, &[("Range", "bytes=20000-")]);
+    assert_eq!(outside.status, 416);
+    assert_eq!(outside.header("content-range"), Some("bytes */10000"));
+    assert_eq!(outside.json()["error"]["code"], "range_not_satisfiable");
+    // Malformed ranges, several ranges and an If-Range for another version get everything.
+    for headers in [
+        vec![("Range", "bytes=abc")],
+        vec![("Range", "bytes=0-1,5-6")],
+        vec![("Range", "bytes=0-1"), ("If-Range", "\"other\"")],
+    ] {
+        let whole = get_with(&d, "GET", route, &headers);
+        assert_eq!(whole.status, 200, "{headers:?}");
+        assert_eq!(whole.body, v1, "{headers:?}");
+    }
+    let if_range = get_with(
+        &d,
+        "GET",
+        route,
+        &[("Range", "bytes=0-1"), ("If-Range", &etag)],
+    );
+    assert_eq!(if_range.status, 206);
+
+    // HEAD: the headers of a GET, no body.
+    let head = get_with(&d, "HEAD", route, &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-length"), Some("10000"));
+    assert_eq!(head.header("etag"), Some(etag.as_str()));
+
+    // The current version by default.
+    let current = d.request("/api/v1/shares/alpha/files/Pr%C3%BCfbericht%202026.bin");
+    assert_eq!(current.body, b"second version");
+    assert_eq!(current.header("x-docvault-version"), Some("2"));
+}
+
+#[test]
+fn a_deleted_document_answers_410_with_its_last_version() {
+    let d = TestDaemon::new().start();
+    d.write("alpha", "gone.txt", "soon gone");
+    d.wait_versions("alpha", "gone.txt", 1);
+    d.remove("alpha", "gone.txt");
+    d.wait_versions("alpha", "gone.txt", 2);
+    let r = d.request("/api/v1/shares/alpha/files/gone.txt");
+    assert_eq!(r.status, 410);
+    assert_eq!(r.json()["error"]["last_version"], 1);
+    let old = d.request("/api/v1/shares/alpha/files/gone.txt?version=1");
+    assert_eq!(old.body, b"soon gone");
+    assert_eq!(
+        d.request("/api/v1/shares/alpha/files/gone.txt?version=2")
+            .status,
+        410
+    );
+    assert_eq!(
+        d.request("/api/v1/shares/alpha/files/gone.txt?version=9")
+            .status,
+        404
+    );
+}
