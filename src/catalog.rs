@@ -68,6 +68,10 @@ pub struct VersionRecord {
     pub renamed_from: Option<String>,
     pub renamed_to: Option<String>,
     pub restored_from: Option<u32>,
+    /// Who made the version when a person did (a restore: the token's name);
+    /// `None`: the watcher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     /// The commit holding the version; implied by the note's place, not stored in it.
     #[serde(skip_serializing, default)]
     pub commit: Option<String>,
@@ -105,6 +109,7 @@ impl VersionRecord {
             renamed_from: None,
             renamed_to: None,
             restored_from: None,
+            actor: None,
             commit: None,
         }
     }

@@ -89,7 +89,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         catalog.clone(),
         progress.clone(),
         watch_tx,
-        ingest_tx,
+        ingest_tx.clone(),
     );
     let ingest_thread = std::thread::Builder::new()
         .name("ingest".into())
@@ -115,6 +115,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         archive_path,
         searcher,
         auth: Arc::new(crate::api::auth::Auth::new(config.tokens.clone())),
+        ingest: ingest_tx,
     };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

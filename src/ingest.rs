@@ -25,6 +25,10 @@ use crate::extract::stage::{Job, Outcome};
 use crate::index::{Entry, Index};
 use crate::watch::{IngestMsg, Settled, WatchMsg};
 
+mod restore;
+
+pub use restore::{RestoreError, RestoreRequest, Restored};
+
 /// The most changes one commit holds (bulk imports are split).
 pub const MAX_COMMIT: usize = 1000;
 
@@ -52,6 +56,8 @@ pub struct Ingest {
     catalog: Arc<RwLock<Catalog>>,
     progress: Arc<Progress>,
     shares: Vec<(String, std::path::PathBuf)>,
+    /// Per share, the ignore rules (a restore never writes an ignored name).
+    ignore: Vec<globset::GlobSet>,
     max_file_size: u64,
     requeue: Sender<WatchMsg>,
     extract: Option<Sender<Job>>,
@@ -89,11 +95,17 @@ impl Ingest {
             .iter()
             .map(|s| (s.name.clone(), s.path.clone()))
             .collect();
+        let ignore = config
+            .shares
+            .iter()
+            .map(|s| config.watch.ignore_set(s))
+            .collect();
         Ingest {
             archive,
             catalog,
             progress,
             shares,
+            ignore,
             max_file_size: config.watch.max_file_size,
             requeue,
             extract: None,
@@ -139,6 +151,7 @@ impl Ingest {
         while !self.progress.stopping.load(Ordering::SeqCst) {
             match rx.recv_timeout(tick) {
                 Ok(IngestMsg::Batch(batch)) => self.ingest(batch),
+                Ok(IngestMsg::Restore(req)) => self.restore(*req),
                 Ok(IngestMsg::StartupDone) => {
                     info!("start-up scan committed");
                     self.startup_done = true;
@@ -475,10 +488,11 @@ impl Ingest {
         staged
     }
 
-    /// Commits staged changes and publishes them; on failure they are rescanned later.
-    fn commit(&mut self, share: &str, mut staged: Vec<Staged>) {
+    /// Commits staged changes and publishes them; on failure they are
+    /// rescanned later. Whether the commit was made.
+    fn commit(&mut self, share: &str, mut staged: Vec<Staged>) -> bool {
         if staged.is_empty() {
-            return;
+            return true;
         }
         match self.archive.commit_batch(share, &mut staged) {
             Ok(commit) => {
@@ -511,9 +525,13 @@ impl Ingest {
                     .versions
                     .fetch_add(staged.len() as u64, Ordering::Relaxed);
                 debug!(share, %commit, changes = staged.len(), "committed");
+                true
             }
-            Err(e) => error!(share, error = %e, changes = staged.len(),
-                "cannot commit to the archive; the changes will be picked up by the next scan"),
+            Err(e) => {
+                error!(share, error = %e, changes = staged.len(),
+                "cannot commit to the archive; the changes will be picked up by the next scan");
+                false
+            }
         }
     }
 }

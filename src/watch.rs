@@ -62,6 +62,8 @@ pub struct Settled {
 #[derive(Debug)]
 pub enum IngestMsg {
     Batch(Vec<Settled>),
+    /// An API request to write a version back (answered on its reply channel).
+    Restore(Box<crate::ingest::RestoreRequest>),
     /// Everything the start-up scan found has been sent.
     StartupDone,
 }

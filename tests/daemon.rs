@@ -38,7 +38,7 @@ use util::{TestDaemon, docvault, git, sha256_hex, tree_files};
 
 /// Writes a new file `name` and waits for its first version: every change
 /// made before it has been judged by then (see the module doc).
-fn barrier(d: &TestDaemon, share: &str, name: &str) {
+pub fn barrier(d: &TestDaemon, share: &str, name: &str) {
     d.write(share, name, format!("barrier {name}"));
     d.wait_versions(share, name, 1);
 }

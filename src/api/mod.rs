@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod error;
+mod restore;
 mod search;
 mod shares;
 
@@ -15,7 +16,7 @@ use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 
 pub use error::ApiError;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub archive_path: PathBuf,
     pub searcher: Option<crate::index::Searcher>,
     pub auth: Arc<auth::Auth>,
+    /// Requests to the one writer (restores).
+    pub ingest: std::sync::mpsc::Sender<crate::watch::IngestMsg>,
 }
 
 /// The whole route table. Each group of routes carries the lowest role it needs.
@@ -55,10 +58,17 @@ pub fn router(state: AppState) -> Router {
             get(shares::download),
         )
         .route_layer(needs(Role::Reader));
+    let editors = Router::new()
+        .route(
+            "/api/v1/shares/{share}/restore/{*path}",
+            post(restore::restore),
+        )
+        .route_layer(needs(Role::Editor));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(readers)
+        .merge(editors)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::trace::TraceLayer::new_for_http())

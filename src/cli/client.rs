@@ -40,7 +40,23 @@ impl Client {
     /// GETs `route` (already encoded); an error status becomes the API's message.
     pub async fn get(&self, route: &str) -> anyhow::Result<reqwest::Response> {
         let url = format!("{}{route}", self.base);
-        let mut request = self.http.get(&url);
+        self.send(self.http.get(&url)).await
+    }
+
+    /// POSTs a JSON body to `route` (already encoded).
+    pub async fn post(
+        &self,
+        route: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}{route}", self.base);
+        self.send(self.http.post(&url).json(body)).await
+    }
+
+    async fn send(
+        &self,
+        mut request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

@@ -5,6 +5,7 @@ mod check_config;
 mod client;
 mod history;
 mod reindex;
+mod restore;
 mod search;
 mod serve;
 mod token;
@@ -43,6 +44,8 @@ pub enum Command {
     History(history::Args),
     /// Write a version of a document to stdout (asks the running daemon)
     Cat(cat::Args),
+    /// Write an old version back into its share (asks the running daemon)
+    Restore(restore::Args),
     /// Search the text of every document (asks the running daemon)
     Search(search::Args),
     /// Rebuild the search index from the archive (daemon stopped)
@@ -69,6 +72,7 @@ impl Cli {
             Command::CheckConfig(args) => check_config::run(config, args),
             Command::History(args) => history::run(config, args),
             Command::Cat(args) => cat::run(config, args),
+            Command::Restore(args) => restore::run(config, args),
             Command::Search(args) => search::run(config, args),
             Command::Reindex(args) => reindex::run(config, args),
             Command::Token(args) => token::run(args),

@@ -42,6 +42,12 @@ fn routes() -> Vec<(
             Some("reader"),
         ),
         ("GET", "/api/v1/search?q=matrix", None, Some("reader")),
+        (
+            "POST",
+            "/api/v1/shares/alpha/restore/doc.txt",
+            Some(serde_json::json!({"version": 1})),
+            Some("editor"),
+        ),
     ]
 }
 
@@ -280,4 +286,270 @@ fn a_deleted_document_answers_410_with_its_last_version() {
             .status,
         404
     );
+}
+
+fn restore(d: &TestDaemon, path: &str, body: Value) -> crate::util::Response {
+    d.send(
+        "POST",
+        &format!(
+            "/api/v1/shares/alpha/restore/{}",
+            crate::util::encode_path(path)
+        ),
+        Some(&body),
+    )
+}
+
+#[test]
+fn restore_writes_the_old_bytes_back_and_versions_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TestDaemon::new().start();
+    d.write("alpha", "plan.txt", "first plan");
+    d.wait_versions("alpha", "plan.txt", 1);
+    d.write("alpha", "plan.txt", "second plan");
+    d.wait_versions("alpha", "plan.txt", 2);
+    std::fs::set_permissions(
+        d.path("alpha", "plan.txt"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+
+    let r = restore(&d, "plan.txt", serde_json::json!({"version": 1}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json();
+    assert_eq!(answer["path"], "plan.txt");
+    assert_eq!(answer["version"], 3);
+    assert_eq!(answer["restored_from"], 1);
+    assert_eq!(
+        std::fs::read(d.path("alpha", "plan.txt")).unwrap(),
+        b"first plan"
+    );
+    let mode = std::fs::metadata(d.path("alpha", "plan.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640, "the file's mode is kept");
+    let history = d.history("alpha", "plan.txt");
+    assert_eq!(history[0]["event"], "restored");
+    assert_eq!(history[0]["restored_from"], 1);
+    assert_eq!(history[0]["sha256"], sha256_hex("first plan"));
+    // The watcher's events for the rename add nothing; no temp file is left.
+    crate::barrier(&d, "alpha", "after-restore.txt");
+    assert_eq!(d.history("alpha", "plan.txt").len(), 3);
+    let names: Vec<String> = std::fs::read_dir(d.share_dir("alpha"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.contains("docvault-restore")),
+        "{names:?}"
+    );
+
+    // The same bytes again: nothing written, no version.
+    let again = restore(&d, "plan.txt", serde_json::json!({"version": 3}));
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["unchanged"], true);
+    assert_eq!(d.history("alpha", "plan.txt").len(), 3);
+
+    // The CLI does the same through the API.
+    let out = d.cli(&["restore", "alpha", "plan.txt", "--version", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "restored plan.txt v2 as v4"
+    );
+    assert_eq!(
+        std::fs::read(d.path("alpha", "plan.txt")).unwrap(),
+        b"second plan"
+    );
+    let bad = d.cli(&["restore", "alpha", "plan.txt", "--version", "99"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no version 99") && err.contains("404"),
+        "{err}"
+    );
+}
+
+#[test]
+fn restore_recreates_a_deleted_document_and_its_folders() {
+    let d = TestDaemon::new().start();
+    d.write("alpha", "minutes/2026/board.txt", "board minutes");
+    d.wait_versions("alpha", "minutes/2026/board.txt", 1);
+    std::fs::remove_dir_all(d.path("alpha", "minutes")).unwrap();
+    d.wait_versions("alpha", "minutes/2026/board.txt", 2);
+
+    let r = restore(
+        &d,
+        "minutes/2026/board.txt",
+        serde_json::json!({"version": 1}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["version"], 3);
+    assert_eq!(
+        std::fs::read(d.path("alpha", "minutes/2026/board.txt")).unwrap(),
+        b"board minutes"
+    );
+    let history = d.history("alpha", "minutes/2026/board.txt");
+    let events: Vec<&str> = history
+        .iter()
+        .map(|v| v["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["restored", "deleted", "created"]);
+    assert_eq!(
+        d.file("alpha", "minutes/2026/board.txt", None).body,
+        b"board minutes"
+    );
+    // Restoring the deletion itself is refused.
+    let gone = restore(
+        &d,
+        "minutes/2026/board.txt",
+        serde_json::json!({"version": 2}),
+    );
+    assert_eq!(gone.status, 410, "{}", gone.text());
+}
+
+#[test]
+fn restore_versions_unsettled_content_on_disk_first() {
+    // A long settle: the second write is still settling when the restore comes.
+    let d = TestDaemon::new().settle("3s").start();
+    d.write("alpha", "budget.txt", "approved budget");
+    d.wait_versions("alpha", "budget.txt", 1);
+    d.write("alpha", "budget.txt", "unsaved edits nobody versioned yet");
+    let r = restore(&d, "budget.txt", serde_json::json!({"version": 1}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["version"], 3);
+    let history = d.history("alpha", "budget.txt");
+    let shas: Vec<&str> = history
+        .iter()
+        .map(|v| v["sha256"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        shas,
+        [
+            sha256_hex("approved budget"),
+            sha256_hex("unsaved edits nobody versioned yet"),
+            sha256_hex("approved budget"),
+        ]
+    );
+    assert_eq!(history[1]["event"], "modified");
+    assert_eq!(
+        d.file("alpha", "budget.txt", Some(2)).body,
+        b"unsaved edits nobody versioned yet"
+    );
+}
+
+#[test]
+fn restore_to_another_path_needs_overwrite_for_an_existing_file() {
+    let d = TestDaemon::new().start();
+    d.write("alpha", "risk.csv", "id,status\nR-12,green\n");
+    d.wait_versions("alpha", "risk.csv", 1);
+    d.write("alpha", "other.csv", "precious");
+    d.wait_versions("alpha", "other.csv", 1);
+
+    let copy = restore(
+        &d,
+        "risk.csv",
+        serde_json::json!({"version": 1, "to": "archive/risk-v1.csv"}),
+    );
+    assert_eq!(copy.status, 200, "{}", copy.text());
+    assert_eq!(copy.json()["path"], "archive/risk-v1.csv");
+    assert_eq!(copy.json()["version"], 1);
+    let history = d.history("alpha", "archive/risk-v1.csv");
+    assert_eq!(history[0]["event"], "restored");
+    assert_eq!(history[0]["restored_from"], 1);
+
+    let refused = restore(
+        &d,
+        "risk.csv",
+        serde_json::json!({"version": 1, "to": "other.csv"}),
+    );
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert_eq!(
+        std::fs::read(d.path("alpha", "other.csv")).unwrap(),
+        b"precious"
+    );
+    let replaced = restore(
+        &d,
+        "risk.csv",
+        serde_json::json!({"version": 1, "to": "other.csv", "overwrite": true}),
+    );
+    assert_eq!(replaced.status, 200, "{}", replaced.text());
+    assert_eq!(replaced.json()["version"], 2);
+    assert_eq!(d.file("alpha", "other.csv", Some(1)).body, b"precious");
+}
+
+#[test]
+fn restore_refuses_bad_requests_without_touching_anything() {
+    let d = TestDaemon::new().start();
+    d.write("alpha", "doc.txt", "content");
+    d.wait_versions("alpha", "doc.txt", 1);
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), d.path("alpha", "escape")).unwrap();
+    let cases: Vec<(&str, Value, u16)> = vec![
+        ("doc.txt", serde_json::json!({"version": 7}), 404),
+        ("nothing.txt", serde_json::json!({"version": 1}), 404),
+        ("doc.txt", serde_json::json!({}), 400),
+        ("doc.txt", serde_json::json!({"version": "one"}), 400),
+        (
+            "doc.txt",
+            serde_json::json!({"version": 1, "extra": true}),
+            400,
+        ),
+        (
+            "doc.txt",
+            serde_json::json!({"version": 1, "to": "../x.txt"}),
+            400,
+        ),
+        (
+            "doc.txt",
+            serde_json::json!({"version": 1, "to": "/etc/x.txt"}),
+            400,
+        ),
+        (
+            "doc.txt",
+            serde_json::json!({"version": 1, "to": "a\\b.txt"}),
+            400,
+        ),
+        (
+            "doc.txt",
+            serde_json::json!({"version": 1, "to": "escape/x.txt"}),
+            400,
+        ),
+        (
+            "doc.txt",
+            serde_json::json!({"version": 1, "to": "notes.tmp"}),
+            400,
+        ),
+    ];
+    for (path, body, status) in cases {
+        let r = restore(&d, path, body.clone());
+        assert_eq!(r.status, status, "{path} {body}: {}", r.text());
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    let raw = d.send_as("POST", "/api/v1/shares/alpha/restore/doc.txt", None, None);
+    assert_eq!(raw.status, 400, "no body: {}", raw.text());
+    let broken = crate::util::http(
+        d.addr(),
+        "POST",
+        "/api/v1/shares/alpha/restore/doc.txt",
+        &[("Content-Type", "application/json")],
+        Some(b"{not json"),
+    )
+    .unwrap();
+    assert_eq!(broken.status, 400, "{}", broken.text());
+    assert!(
+        std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "wrote through the symlink"
+    );
+    assert!(!d.path("alpha", "notes.tmp").exists());
+    assert_eq!(d.history("alpha", "doc.txt").len(), 1);
 }
