@@ -117,6 +117,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         progress: progress.clone(),
         archive_path,
         searcher,
+        metrics,
     };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

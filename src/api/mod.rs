@@ -3,6 +3,7 @@
 //! blobs, so they never wait on the writer.
 
 mod error;
+mod metrics;
 mod search;
 mod shares;
 
@@ -29,6 +30,7 @@ pub struct AppState {
     pub progress: Arc<Progress>,
     pub archive_path: PathBuf,
     pub searcher: Option<crate::index::Searcher>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The whole route table.
@@ -36,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/shares", get(shares::list_shares))
         .route(
@@ -52,6 +55,10 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
