@@ -30,7 +30,7 @@ use crate::watch::{IngestMsg, Settled, WatchMsg};
 /// The most changes one commit holds (bulk imports are split).
 pub const MAX_COMMIT: usize = 1000;
 
-/// Counters the API shows on `/readyz` (and later `/metrics`).
+/// Counters the API shows on `/readyz` and `/metrics`.
 #[derive(Debug, Default)]
 pub struct Progress {
     /// The start-up scan and everything it found are committed.
