@@ -13,6 +13,7 @@ use crate::api::{AppState, router};
 use crate::archive::Archive;
 use crate::config::Config;
 use crate::ingest::{Ingest, Progress};
+use crate::metrics::Metrics;
 use crate::watch::Watch;
 
 /// Runs the daemon until a termination signal. `listener` lets tests bind port 0.
@@ -45,6 +46,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     let catalog = archive.load_catalog(config.shares.iter().map(|s| s.name.as_str()))?;
     let catalog = Arc::new(RwLock::new(catalog));
     let progress = Arc::new(Progress::default());
+    let metrics = Arc::new(Metrics::new(progress.clone()));
 
     let (watch_tx, watch_rx) = mpsc::channel();
     let (ingest_tx, ingest_rx) = mpsc::channel();
@@ -55,6 +57,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         progress.clone(),
         watch_tx.clone(),
     );
+    ingest = ingest.with_metrics(metrics.clone());
     let mut searcher = None;
     if config.extract.workers > 0 {
         let (jobs_tx, jobs_rx) = mpsc::channel();
@@ -116,6 +119,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         searcher,
         auth: Arc::new(crate::api::auth::Auth::new(config.tokens.clone())),
         ingest: ingest_tx,
+        metrics,
     };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use git2::FileMode;
 use tracing::{debug, error, info, warn};
@@ -23,6 +24,7 @@ use crate::config::Config;
 use crate::extract::Extracted;
 use crate::extract::stage::{Job, Outcome};
 use crate::index::{Entry, Index};
+use crate::metrics::Metrics;
 use crate::watch::{IngestMsg, Settled, WatchMsg};
 
 mod restore;
@@ -32,7 +34,7 @@ pub use restore::{RestoreError, RestoreRequest, Restored};
 /// The most changes one commit holds (bulk imports are split).
 pub const MAX_COMMIT: usize = 1000;
 
-/// Counters the API shows on `/readyz` (and later `/metrics`).
+/// Counters the API shows on `/readyz` and `/metrics`.
 #[derive(Debug, Default)]
 pub struct Progress {
     /// The start-up scan and everything it found are committed.
@@ -55,6 +57,9 @@ pub struct Ingest {
     archive: Archive,
     catalog: Arc<RwLock<Catalog>>,
     progress: Arc<Progress>,
+    metrics: Arc<Metrics>,
+    /// When the batch in hand reached ingest (its commits are timed from it).
+    batch_at: Option<Instant>,
     shares: Vec<(String, std::path::PathBuf)>,
     /// Per share, the ignore rules (a restore never writes an ignored name).
     ignore: Vec<globset::GlobSet>,
@@ -104,6 +109,8 @@ impl Ingest {
             archive,
             catalog,
             progress,
+            metrics: Arc::default(),
+            batch_at: None,
             shares,
             ignore,
             max_file_size: config.watch.max_file_size,
@@ -116,6 +123,12 @@ impl Ingest {
             absorbed: BTreeMap::new(),
             startup_done: false,
         }
+    }
+
+    /// Records versions, commit and indexing times and extraction results in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Ingest {
+        self.metrics = metrics;
+        self
     }
 
     /// Sends every new content version to the extraction stage, and re-sends
@@ -209,7 +222,9 @@ impl Ingest {
             return;
         }
         let mut catalog = self.catalog.write().expect("catalog lock");
+        let mut indexed = Vec::new();
         for o in &outcomes {
+            self.metrics.extraction(o.extracted.status.word());
             let doc = catalog.document_mut(&o.job.share, &o.job.path);
             if let Some(r) =
                 doc.and_then(|d| d.versions.iter_mut().find(|v| v.version == o.job.version))
@@ -223,8 +238,9 @@ impl Ingest {
                 .document(&o.job.share, &o.job.path)
                 .and_then(|d| index_entry(d, o));
             if let (Some(index), Some(entry)) = (&mut self.index, entry) {
-                if let Err(e) = index.add(entry) {
-                    error!(path = %o.job.path, error = %e, "cannot index version");
+                match index.add(entry) {
+                    Ok(()) => indexed.extend(o.job.committed),
+                    Err(e) => error!(path = %o.job.path, error = %e, "cannot index version"),
                 }
             }
         }
@@ -232,12 +248,18 @@ impl Ingest {
         self.progress
             .extracted
             .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
-        self.commit_index();
+        if self.commit_index() {
+            indexed
+                .iter()
+                .for_each(|at| self.metrics.index_took(at.elapsed()));
+        }
     }
 
     /// Commits the index, recording as absorbed the head of every share
-    /// whose versions are all indexed, then updates readiness.
-    fn commit_index(&mut self) {
+    /// whose versions are all indexed, then updates readiness. True when the
+    /// index committed (and its reader reloaded).
+    fn commit_index(&mut self) -> bool {
+        let mut searchable = self.index.is_some();
         let outstanding: u64 = self.jobs_out.values().map(|&n| n as u64).sum();
         self.progress
             .extraction_pending
@@ -255,6 +277,7 @@ impl Ingest {
             }
             if let Err(e) = index.commit(&self.absorbed) {
                 error!(error = %e, "cannot commit the search index; it is caught up at the next start");
+                searchable = false;
             }
         }
         // Only now: a search right after /readyz turns 200 must see everything.
@@ -264,6 +287,7 @@ impl Ingest {
         {
             info!("start-up scan and indexing caught up; ready");
         }
+        searchable
     }
 
     /// Opens the search index and queues what it lacks: the versions of
@@ -329,6 +353,7 @@ impl Ingest {
 
     /// Versions one batch of settled paths, share by share.
     pub fn ingest(&mut self, batch: Vec<Settled>) {
+        self.batch_at = Some(Instant::now());
         let mut by_share: BTreeMap<usize, Vec<Settled>> = BTreeMap::new();
         for item in batch {
             by_share.entry(item.share).or_default().push(item);
@@ -336,6 +361,7 @@ impl Ingest {
         for (share, items) in by_share {
             self.ingest_share(share, items);
         }
+        self.batch_at = None;
     }
 
     fn ingest_share(&mut self, share: usize, items: Vec<Settled>) {
@@ -496,6 +522,10 @@ impl Ingest {
         }
         match self.archive.commit_batch(share, &mut staged) {
             Ok(commit) => {
+                let committed = Instant::now();
+                if let Some(at) = self.batch_at {
+                    self.metrics.ingest_took(committed - at);
+                }
                 let mut catalog = self.catalog.write().expect("catalog lock");
                 for s in &staged {
                     debug!(share, path = %s.record.path, version = s.record.version, event = %s.record.event, "versioned");
@@ -507,6 +537,7 @@ impl Ingest {
                         .filter(|v| !v.is_deletion())
                         .map(|v| v.version);
                     catalog.apply(s.record.clone());
+                    self.metrics.version(share, s.record.event);
                     if let (Some(index), Some(prev)) = (&mut self.index, previous) {
                         if let Err(e) =
                             index.supersede(share, &s.record.path, prev, parse_time(&s.record.at))
@@ -514,7 +545,11 @@ impl Ingest {
                             error!(share, path = %s.record.path, error = %e, "cannot update search index");
                         }
                     }
-                    if let (Some(jobs), Some(job)) = (&self.extract, job_for(&s.record)) {
+                    let job = job_for(&s.record).map(|job| Job {
+                        committed: Some(committed),
+                        ..job
+                    });
+                    if let (Some(jobs), Some(job)) = (&self.extract, job) {
                         *self.jobs_out.entry(share.to_owned()).or_default() += 1;
                         let _ = jobs.send(job);
                     }
@@ -584,6 +619,7 @@ pub fn job_for_any(r: &VersionRecord) -> Option<Job> {
         commit: git2::Oid::from_str(r.commit.as_deref()?).ok()?,
         blob: git2::Oid::from_str(r.blob.as_deref()?).ok()?,
         size: r.size,
+        committed: None,
     })
 }
 

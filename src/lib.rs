@@ -7,7 +7,8 @@
 //! repository, a branch per share, a note with the metadata of every version)
 //! and updates the in-memory [`catalog`]; the [`api`] serves shares, documents,
 //! history and any version's bytes over HTTP; the [`cli`] is a client of that
-//! API plus the offline tools. [`daemon`] wires the stages together.
+//! API plus the offline tools. [`daemon`] wires the stages together;
+//! [`metrics`] counts and times what they do for `GET /metrics`.
 
 pub mod api;
 pub mod archive;
@@ -18,4 +19,5 @@ pub mod daemon;
 pub mod extract;
 pub mod index;
 pub mod ingest;
+pub mod metrics;
 pub mod watch;

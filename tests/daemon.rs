@@ -24,6 +24,9 @@ mod reindex;
 #[path = "cases/extraction.rs"]
 mod extraction;
 
+#[path = "cases/metrics.rs"]
+mod metrics;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

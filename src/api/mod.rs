@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod error;
+mod metrics;
 mod restore;
 mod search;
 mod shares;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     /// Requests to the one writer (restores).
     pub ingest: std::sync::mpsc::Sender<crate::watch::IngestMsg>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The whole route table. Each group of routes carries the lowest role it needs.
@@ -67,10 +69,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         .merge(readers)
         .merge(editors)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -25,6 +25,9 @@ pub struct Job {
     pub commit: git2::Oid,
     pub blob: git2::Oid,
     pub size: u64,
+    /// When this daemon committed the version (`None` for a version of an
+    /// earlier run queued again at start): indexing latency is timed from it.
+    pub committed: Option<std::time::Instant>,
 }
 
 /// What extraction made of a version.

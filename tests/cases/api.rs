@@ -16,6 +16,7 @@ fn routes() -> Vec<(
     vec![
         ("GET", "/healthz", None, None),
         ("GET", "/readyz", None, None),
+        ("GET", "/metrics", None, None),
         ("GET", "/api/v1/shares", None, Some("reader")),
         (
             "GET",
