@@ -74,3 +74,16 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
         ApiError::bad_request(r.body_text())
     }
 }
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> ApiError {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the request body is larger than {} bytes", super::MAX_BODY),
+            );
+        }
+        ApiError::bad_request(r.body_text())
+    }
+}

@@ -12,13 +12,15 @@ mod shares;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::ApiError;
 
@@ -38,6 +40,13 @@ pub struct AppState {
     pub ingest: std::sync::mpsc::Sender<crate::watch::IngestMsg>,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
+
+/// The largest request body accepted (restore and hold requests are small JSON).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// How long a request may take to produce its answer's head (a download's
+/// body then streams as long as it needs).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The whole route table. Each group of routes carries the lowest role it needs.
 pub fn router(state: AppState) -> Router {
@@ -78,8 +87,42 @@ pub fn router(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(time_limit))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        // Headers every answer carries: no sniffing, no framing, no
+        // referrer, and a content policy that lets nothing run.
+        .layer(header_if_absent("x-content-type-options", "nosniff"))
+        .layer(header_if_absent("x-frame-options", "DENY"))
+        .layer(header_if_absent("referrer-policy", "no-referrer"))
+        .layer(header_if_absent(
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'; sandbox",
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+fn header_if_absent(
+    name: &'static str,
+    value: &'static str,
+) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(
+        axum::http::HeaderName::from_static(name),
+        HeaderValue::from_static(value),
+    )
+}
+
+/// Answers 503 (JSON) when a handler takes longer than [`REQUEST_TIMEOUT`].
+async fn time_limit(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {REQUEST_TIMEOUT:?}"),
+        )
+        .into_response(),
+    }
 }
 
 async fn healthz() -> Json<serde_json::Value> {

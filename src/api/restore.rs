@@ -17,8 +17,9 @@ use super::{ApiError, AppState};
 use crate::ingest::{RestoreError, RestoreRequest, Restored};
 use crate::watch::IngestMsg;
 
-/// How long a restore may wait for the writer (a bulk import may hold it).
-const WRITER_WAIT: Duration = Duration::from_secs(120);
+/// How long a restore may wait for the writer (a bulk import may hold it);
+/// below the API's request timeout, so the answer says what happened.
+const WRITER_WAIT: Duration = Duration::from_secs(50);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +38,7 @@ pub async fn restore(
 ) -> Result<Json<Restored>, ApiError> {
     let Path((share, path)) = params?;
     let path = document_path(&path)?;
-    let Json(body) = body.map_err(|r| ApiError::bad_request(r.body_text()))?;
+    let Json(body) = body?;
     let to = body.to.as_deref().map(document_path).transpose()?;
     let (reply, answer) = tokio::sync::oneshot::channel();
     let request = RestoreRequest {

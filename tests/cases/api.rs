@@ -554,3 +554,111 @@ fn restore_refuses_bad_requests_without_touching_anything() {
     assert!(!d.path("alpha", "notes.tmp").exists());
     assert_eq!(d.history("alpha", "doc.txt").len(), 1);
 }
+
+/// Ways to name something outside the share, raw and percent-encoded.
+const TRAVERSALS: &[&str] = &[
+    "..",
+    "../etc/passwd",
+    "a/../../etc/passwd",
+    "%2e%2e/etc/passwd",
+    "%2E%2E%2Fetc%2Fpasswd",
+    "a%2f..%2f..%2fetc",
+    "..%5c..%5cwindows",
+    "a%5cb",
+    "%00",
+    "doc.txt%00.pdf",
+    "%2fetc%2fpasswd",
+    "/etc/passwd",
+    "./doc.txt",
+    "a//b",
+];
+
+#[test]
+fn every_path_route_refuses_traversal_with_400() {
+    let d = TestDaemon::new().start();
+    d.write("alpha", "doc.txt", "inside");
+    d.wait_versions("alpha", "doc.txt", 1);
+    let body = serde_json::json!({"version": 1});
+    for bad in TRAVERSALS {
+        for (method, route, body) in [
+            ("GET", format!("/api/v1/shares/alpha/files/{bad}"), None),
+            ("GET", format!("/api/v1/shares/alpha/history/{bad}"), None),
+            (
+                "POST",
+                format!("/api/v1/shares/alpha/restore/{bad}"),
+                Some(&body),
+            ),
+        ] {
+            let r = d.send(method, &route, body);
+            assert_eq!(r.status, 400, "{method} {route}: {}", r.text());
+            assert_eq!(r.json()["error"]["code"], "bad_request", "{route}");
+        }
+    }
+}
+
+#[test]
+fn client_mistakes_get_json_errors_with_the_right_status() {
+    let d = TestDaemon::new().start();
+    d.write("alpha", "doc.txt", "x");
+    d.wait_versions("alpha", "doc.txt", 1);
+    let cases: &[(&str, &str, u16)] = &[
+        ("GET", "/nope", 404),
+        ("GET", "/api/v1/nope", 404),
+        ("GET", "/api/v1/shares/nosuch/documents", 404),
+        ("GET", "/api/v1/shares/nosuch/history/doc.txt", 404),
+        ("DELETE", "/api/v1/shares", 405),
+        ("POST", "/api/v1/shares/alpha/files/doc.txt", 405),
+        ("GET", "/api/v1/shares/alpha/restore/doc.txt", 405),
+        ("GET", "/api/v1/shares/alpha/documents?limit=0", 400),
+        ("GET", "/api/v1/shares/alpha/documents?limit=100000", 400),
+        ("GET", "/api/v1/shares/alpha/documents?limit=abc", 400),
+        ("GET", "/api/v1/shares/alpha/documents?cursor=zz", 400),
+        ("GET", "/api/v1/shares/alpha/documents?bogus=1", 400),
+        ("GET", "/api/v1/shares/alpha/files/doc.txt?version=-1", 400),
+        (
+            "GET",
+            "/api/v1/shares/alpha/files/doc.txt?version=99999999999",
+            400,
+        ),
+        ("GET", "/api/v1/search?q=x&limit=100000", 400),
+        ("GET", "/api/v1/search?q=x&offset=99999999", 400),
+        ("GET", "/api/v1/search?q=%22unbalanced", 400),
+        ("GET", "/api/v1/search?q=x&as_of=yesterday", 400),
+    ];
+    for (method, route, status) in cases {
+        let r = d.send(method, route, None);
+        assert_eq!(r.status, *status, "{method} {route}: {}", r.text());
+        let json = r.json();
+        assert!(json["error"]["code"].is_string(), "{route}: {json}");
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{route}"
+        );
+    }
+    // A body over the limit is 413; the file is untouched.
+    let huge = serde_json::json!({"version": 1, "to": "x".repeat(100_000)});
+    let r = d.send("POST", "/api/v1/shares/alpha/restore/doc.txt", Some(&huge));
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "too_large");
+    // Every answer carries the security headers.
+    for route in [
+        "/healthz",
+        "/api/v1/shares",
+        "/nope",
+        "/api/v1/shares/alpha/files/doc.txt",
+    ] {
+        let r = d.request(route);
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{route}"
+        );
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{route}");
+        assert!(
+            r.header("content-security-policy")
+                .is_some_and(|c| c.contains("default-src 'none'"))
+        );
+    }
+}
