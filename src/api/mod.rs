@@ -2,6 +2,7 @@
 //! read the catalog under a read lock and open their own archive handle for
 //! blobs, so they never wait on the writer.
 
+mod diff;
 mod error;
 mod search;
 mod shares;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/shares/{share}/history/{*path}",
             get(shares::history),
         )
+        .route("/api/v1/shares/{share}/diff/{*path}", get(diff::diff))
         .route(
             "/api/v1/shares/{share}/files/{*path}",
             get(shares::download),
