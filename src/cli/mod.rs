@@ -3,6 +3,7 @@
 mod cat;
 mod check_config;
 mod client;
+mod diff;
 mod history;
 mod reindex;
 mod search;
@@ -44,6 +45,8 @@ pub enum Command {
     Cat(cat::Args),
     /// Search the text of every document (asks the running daemon)
     Search(search::Args),
+    /// Show what changed between two versions of a document (asks the running daemon)
+    Diff(diff::Args),
     /// Rebuild the search index from the archive (daemon stopped)
     Reindex(reindex::Args),
     /// Internal: an extraction worker process (the daemon starts these)
@@ -67,6 +70,7 @@ impl Cli {
             Command::History(args) => history::run(config, args),
             Command::Cat(args) => cat::run(config, args),
             Command::Search(args) => search::run(config, args),
+            Command::Diff(args) => diff::run(config, args),
             Command::Reindex(args) => reindex::run(config, args),
             Command::ExtractWorker(args) => crate::extract::sandbox::worker_main(args.memory),
         }
