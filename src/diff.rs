@@ -353,8 +353,11 @@ mod tests {
             .replace('"', "&quot;")
     }
 
-    /// A minimal Excel workbook: per sheet, (row, column, text) as inline strings.
-    fn xlsx_of(sheets: &[(&str, Vec<(u32, u32, String)>)]) -> Vec<u8> {
+    /// A sheet's name and its (row, column, text) cells.
+    type SheetCells<'a> = (&'a str, Vec<(u32, u32, String)>);
+
+    /// A minimal Excel workbook, its cells as inline strings.
+    fn xlsx_of(sheets: &[SheetCells<'_>]) -> Vec<u8> {
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
