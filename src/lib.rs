@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod diff;
 pub mod extract;
 pub mod index;
 pub mod ingest;

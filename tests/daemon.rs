@@ -18,6 +18,9 @@ mod sandbox;
 #[path = "cases/search.rs"]
 mod search;
 
+#[path = "cases/diff.rs"]
+mod diff;
+
 #[path = "cases/reindex.rs"]
 mod reindex;
 

@@ -52,19 +52,13 @@ mod tests {
     use super::*;
     use crate::api::router;
     use crate::catalog::Catalog;
-    use crate::ingest::Progress;
 
     fn state() -> AppState {
-        let progress = Arc::new(Progress::default());
-        AppState {
-            catalog: Arc::new(RwLock::new(Catalog::default())),
-            progress: progress.clone(),
-            archive_path: "/nonexistent/archive.git".into(),
-            searcher: None,
-            auth: Arc::new(crate::api::auth::Auth::new(Vec::new())),
-            ingest: std::sync::mpsc::channel().0,
-            metrics: Arc::new(Metrics::new(progress)),
-        }
+        AppState::for_tests(
+            Arc::new(RwLock::new(Catalog::default())),
+            "/nonexistent/archive.git".into(),
+            None,
+        )
     }
 
     async fn call(state: &AppState, method: Method, uri: &str, accept: Option<&str>) -> Response {

@@ -3,6 +3,7 @@
 //! blobs, so they never wait on the writer.
 
 pub mod auth;
+mod diff;
 mod error;
 mod metrics;
 mod restore;
@@ -41,6 +42,28 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
+impl AppState {
+    /// A state over this catalog and archive with no tokens, no writer
+    /// behind it and fresh metrics: for the handlers' in-process tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        catalog: Arc<RwLock<Catalog>>,
+        archive_path: PathBuf,
+        searcher: Option<crate::index::Searcher>,
+    ) -> AppState {
+        let progress = Arc::new(Progress::default());
+        AppState {
+            catalog,
+            progress: progress.clone(),
+            archive_path,
+            searcher,
+            auth: Arc::new(auth::Auth::new(Vec::new())),
+            ingest: std::sync::mpsc::channel().0,
+            metrics: Arc::new(crate::metrics::Metrics::new(progress)),
+        }
+    }
+}
+
 /// The largest request body accepted (restore and hold requests are small JSON).
 pub const MAX_BODY: usize = 64 * 1024;
 
@@ -64,6 +87,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/shares/{share}/history/{*path}",
             get(shares::history),
         )
+        .route("/api/v1/shares/{share}/diff/{*path}", get(diff::diff))
         .route(
             "/api/v1/shares/{share}/files/{*path}",
             get(shares::download),

@@ -3,6 +3,7 @@
 mod cat;
 mod check_config;
 mod client;
+mod diff;
 mod history;
 mod reindex;
 mod restore;
@@ -48,6 +49,8 @@ pub enum Command {
     Restore(restore::Args),
     /// Search the text of every document (asks the running daemon)
     Search(search::Args),
+    /// Show what changed between two versions of a document (asks the running daemon)
+    Diff(diff::Args),
     /// Rebuild the search index from the archive (daemon stopped)
     Reindex(reindex::Args),
     /// Make API tokens
@@ -74,6 +77,7 @@ impl Cli {
             Command::Cat(args) => cat::run(config, args),
             Command::Restore(args) => restore::run(config, args),
             Command::Search(args) => search::run(config, args),
+            Command::Diff(args) => diff::run(config, args),
             Command::Reindex(args) => reindex::run(config, args),
             Command::Token(args) => token::run(args),
             Command::ExtractWorker(args) => crate::extract::sandbox::worker_main(args.memory),

@@ -191,7 +191,7 @@ fn predefined_entity(name: &[u8]) -> &'static str {
 
 /// Bytes to text: a BOM (UTF-8, UTF-16LE/BE) decides; then valid UTF-8 is
 /// used as is; anything else is Windows-1252, which maps every byte.
-pub(super) fn decode(data: &[u8]) -> Cow<'_, str> {
+pub(crate) fn decode(data: &[u8]) -> Cow<'_, str> {
     if let Some(rest) = data.strip_prefix(b"\xEF\xBB\xBF") {
         return String::from_utf8_lossy(rest);
     }

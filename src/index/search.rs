@@ -14,10 +14,11 @@ use std::time::{Instant, SystemTime};
 use serde::Serialize;
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::Column;
-use tantivy::query::Query as TantivyQuery;
+use tantivy::query::{Query as TantivyQuery, TermQuery};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{
     DocAddress, DocId, IndexReader, Score, SegmentOrdinal, SegmentReader, TantivyDocument,
-    TantivyError,
+    TantivyError, Term,
 };
 
 use super::IndexError;
@@ -62,6 +63,14 @@ pub struct Hit {
 
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&humantime::format_rfc3339_nanos(*t))
+}
+
+/// A version's text as the index holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionText {
+    pub text: String,
+    /// The extraction status word (`ok`, `truncated`, `failed`, ...).
+    pub status: String,
 }
 
 /// A cheap, shareable read handle: sees what the last index commit holds.
@@ -110,6 +119,32 @@ impl Searcher {
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
             hits,
         })
+    }
+
+    /// The extracted text of one version and its extraction status, as
+    /// last committed; `None` when the index does not hold the version.
+    pub fn text_of(
+        &self,
+        share: &str,
+        path: &str,
+        version: u32,
+    ) -> Result<Option<VersionText>, IndexError> {
+        let key = schema::version_key(share, path, version);
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.version_key, &key),
+            IndexRecordOption::Basic,
+        );
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
+        let Some((_, addr)) = top.first() else {
+            return Ok(None);
+        };
+        let doc: TantivyDocument = searcher.doc(*addr)?;
+        let e = schema::entry(&self.fields, &doc);
+        Ok(Some(VersionText {
+            text: e.text,
+            status: e.status,
+        }))
     }
 
     fn hit(

@@ -783,6 +783,54 @@ fn hits_serialize_with_rfc3339_times_and_null_titles() {
     assert_eq!(json["total"], 1);
 }
 
+#[test]
+fn text_of_gives_each_version_its_own_text_and_status() {
+    let mut failed = entry("alpha", "broken.docx", 1, "");
+    failed.status = "failed".into();
+    let mut f = Fixture::with(vec![
+        entry("alpha", "plan.txt", 1, "risk R-12 amber\n"),
+        entry("alpha", "plan.txt.bak", 1, "other document\n"),
+        entry("beta", "plan.txt", 1, "another share\n"),
+        failed,
+    ]);
+    change(&mut f, "plan.txt", "risk R-12 red\n");
+    let searcher = f.index.searcher();
+    let text = |share, path, version| searcher.text_of(share, path, version).unwrap();
+
+    let v1 = text("alpha", "plan.txt", 1).expect("v1 is indexed");
+    assert_eq!(
+        (v1.text.as_str(), v1.status.as_str()),
+        ("risk R-12 amber\n", "ok")
+    );
+    let v2 = text("alpha", "plan.txt", 2).expect("v2 is indexed");
+    assert_eq!(v2.text, "risk R-12 red\n");
+    assert_eq!(text("beta", "plan.txt", 1).unwrap().text, "another share\n");
+    let broken = text("alpha", "broken.docx", 1).expect("failed versions are indexed too");
+    assert_eq!(
+        (broken.text.as_str(), broken.status.as_str()),
+        ("", "failed")
+    );
+    assert_eq!(text("alpha", "plan.txt", 3), None);
+    assert_eq!(text("alpha", "plan", 1), None);
+
+    // Uncommitted entries are not seen; removed ones are gone once committed.
+    f.index
+        .add(entry("alpha", "new.txt", 1, "not yet"))
+        .unwrap();
+    f.index.remove("alpha", "plan.txt", 1).unwrap();
+    assert_eq!(searcher.text_of("alpha", "new.txt", 1).unwrap(), None);
+    f.commit();
+    assert_eq!(
+        searcher
+            .text_of("alpha", "new.txt", 1)
+            .unwrap()
+            .unwrap()
+            .text,
+        "not yet"
+    );
+    assert_eq!(searcher.text_of("alpha", "plan.txt", 1).unwrap(), None);
+}
+
 /// One small index shared by the property test.
 fn shared_searcher() -> &'static Searcher {
     static SEARCHER: OnceLock<Searcher> = OnceLock::new();

@@ -44,6 +44,12 @@ fn routes() -> Vec<(
         ),
         ("GET", "/api/v1/search?q=matrix", None, Some("reader")),
         (
+            "GET",
+            "/api/v1/shares/alpha/diff/doc.txt?from=1&to=1",
+            None,
+            Some("reader"),
+        ),
+        (
             "POST",
             "/api/v1/shares/alpha/restore/doc.txt",
             Some(serde_json::json!({"version": 1})),
@@ -75,6 +81,15 @@ fn every_route_checks_the_token_and_its_role() {
         .start();
     d.write("alpha", "doc.txt", "matrix text");
     d.wait_versions("alpha", "doc.txt", 1);
+    // The diff route answers 409 until the text is extracted and indexed.
+    d.wait_for(
+        || {
+            d.request("/api/v1/shares/alpha/diff/doc.txt?from=1&to=1")
+                .status
+                == 200
+        },
+        "doc.txt's text to be indexed",
+    );
 
     let callers: [(&str, Option<&str>, u8); 5] = [
         ("no token", None, 0),
@@ -583,6 +598,11 @@ fn every_path_route_refuses_traversal_with_400() {
         for (method, route, body) in [
             ("GET", format!("/api/v1/shares/alpha/files/{bad}"), None),
             ("GET", format!("/api/v1/shares/alpha/history/{bad}"), None),
+            (
+                "GET",
+                format!("/api/v1/shares/alpha/diff/{bad}?from=1&to=1"),
+                None,
+            ),
             (
                 "POST",
                 format!("/api/v1/shares/alpha/restore/{bad}"),

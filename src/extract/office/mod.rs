@@ -16,6 +16,7 @@ mod sheet;
 mod xml;
 
 pub use package::{OVER_LIMIT, open_zip};
+pub use sheet::{Book, Visit, cells as sheet_cells};
 
 use super::{Doc, ExtractError, Limits};
 

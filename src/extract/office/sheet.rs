@@ -186,6 +186,94 @@ fn ods_cells(data: &[u8], out: &mut Out) -> Result<(), ExtractError> {
     Ok(())
 }
 
+/// The workbook formats [`cells`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Book {
+    /// Excel (`.xlsx`, `.xlsm`).
+    Xlsx,
+    /// OpenDocument (`.ods`).
+    Ods,
+}
+
+/// Hands every non-empty cell of a workbook to `visit` as (sheet, row,
+/// column, text), 0-based, sheet by sheet in workbook order, each cell's
+/// text written as extraction writes it. The package is checked under the
+/// same limits as extraction and calamine's panics are caught; an error from
+/// `visit` stops the walk and is returned.
+pub fn cells(
+    data: &[u8],
+    limits: &Limits,
+    book: Book,
+    visit: &mut Visit<'_>,
+) -> Result<(), ExtractError> {
+    match book {
+        Book::Xlsx => {
+            let mut pkg = Package::open(data, limits, "xlsx")?;
+            pkg.verify_sizes()?;
+            contained("xlsx", || visit_xlsx(data, visit))
+        }
+        Book::Ods => {
+            let mut pkg = Package::open(data, limits, "ods")?;
+            refuse_encrypted(&mut pkg)?;
+            pkg.verify_sizes()?;
+            refuse_huge_grids(&mut pkg, limits)?;
+            contained("ods", || visit_ods(data, visit))
+        }
+    }
+}
+
+/// What [`cells`] calls per cell: sheet, row, column, text.
+pub type Visit<'v> = dyn FnMut(&str, u32, u32, &str) -> Result<(), ExtractError> + 'v;
+
+fn visit_xlsx(data: &[u8], visit: &mut Visit<'_>) -> Result<(), ExtractError> {
+    let failed = |e: XlsxError| ExtractError::Failed(format!("xlsx: {e}"));
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(data)).map_err(failed)?;
+    for name in book.sheet_names() {
+        let mut cells = match book.worksheet_cells_reader(&name) {
+            Ok(cells) => cells,
+            Err(XlsxError::NotAWorksheet(_)) => continue,
+            Err(e) => return Err(failed(e)),
+        };
+        while let Some(cell) = cells.next_cell().map_err(failed)? {
+            let (row, column) = cell.get_position();
+            let text = match cell.get_value() {
+                DataRef::SharedString(s) => Cow::Borrowed(*s),
+                value => Cow::Owned(
+                    value_text(&Data::from(value.clone()))
+                        .unwrap_or_default()
+                        .into_owned(),
+                ),
+            };
+            if !text.is_empty() {
+                visit(&name, row, column, &text)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn visit_ods(data: &[u8], visit: &mut Visit<'_>) -> Result<(), ExtractError> {
+    let failed = |e: calamine::OdsError| ExtractError::Failed(format!("ods: {e}"));
+    let mut book: Ods<_> = Ods::new(Cursor::new(data)).map_err(failed)?;
+    for name in book.sheet_names() {
+        let range = book.worksheet_range(&name).map_err(failed)?;
+        let (top, left) = range.start().unwrap_or((0, 0));
+        for (row, column, value) in range.used_cells() {
+            let text = value_text(value).unwrap_or_default();
+            if !text.is_empty() {
+                let (row, column) = (offset(top, row), offset(left, column));
+                visit(&name, row, column, &text)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An absolute position from a range's start and a relative index.
+fn offset(start: u32, index: usize) -> u32 {
+    u32::try_from(index).map_or(u32::MAX, |i| start.saturating_add(i))
+}
+
 /// One sheet being written: its name line, then cells row by row.
 struct Rows<'o> {
     out: &'o mut Out,
