@@ -48,6 +48,10 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     let progress = Arc::new(Progress::default());
     let metrics = Arc::new(Metrics::new(progress.clone()));
 
+    let audit = crate::audit::AuditLog::load(&archive)
+        .context("cannot read the audit log from the archive")?;
+    let events = audit.events();
+
     let (watch_tx, watch_rx) = mpsc::channel();
     let (ingest_tx, ingest_rx) = mpsc::channel();
     let mut ingest = Ingest::new(
@@ -57,7 +61,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         progress.clone(),
         watch_tx.clone(),
     );
-    ingest = ingest.with_metrics(metrics.clone());
+    ingest = ingest.with_metrics(metrics.clone()).with_audit(audit);
     let mut searcher = None;
     if config.extract.workers > 0 {
         let (jobs_tx, jobs_rx) = mpsc::channel();
@@ -119,6 +123,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         searcher,
         auth: Arc::new(crate::api::auth::Auth::new(config.tokens.clone())),
         ingest: ingest_tx,
+        events,
         metrics,
     };
     axum::serve(listener, router(state))

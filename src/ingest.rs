@@ -58,6 +58,7 @@ pub struct Ingest {
     catalog: Arc<RwLock<Catalog>>,
     progress: Arc<Progress>,
     metrics: Arc<Metrics>,
+    audit: Option<crate::audit::AuditLog>,
     /// When the batch in hand reached ingest (its commits are timed from it).
     batch_at: Option<Instant>,
     shares: Vec<(String, std::path::PathBuf)>,
@@ -110,6 +111,7 @@ impl Ingest {
             catalog,
             progress,
             metrics: Arc::default(),
+            audit: None,
             batch_at: None,
             shares,
             ignore,
@@ -123,6 +125,55 @@ impl Ingest {
             absorbed: BTreeMap::new(),
             startup_done: false,
         }
+    }
+
+    /// Keeps the audit log: first logs the versions of every commit after
+    /// the one it last absorbed (a crash between an archive commit and its
+    /// audit commit loses nothing), then every new version as it commits.
+    pub fn with_audit(mut self, mut audit: crate::audit::AuditLog) -> Ingest {
+        let mut drafts = Vec::new();
+        let mut heads = Vec::new();
+        {
+            let catalog = self.catalog.read().expect("catalog lock");
+            for (share, state) in catalog.shares() {
+                let Some(head) = state.head else { continue };
+                let since = audit
+                    .absorbed()
+                    .get(share)
+                    .and_then(|c| git2::Oid::from_str(c).ok());
+                if since == Some(head) {
+                    continue;
+                }
+                let commits = match self.archive.commits_since(head, since) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        error!(share, error = %e, "cannot list commits for the audit log");
+                        continue;
+                    }
+                };
+                let mut versions: Vec<&VersionRecord> = state
+                    .docs
+                    .values()
+                    .flat_map(|d| d.versions.iter())
+                    .filter(|v| v.commit.as_deref().is_some_and(|c| commits.contains(c)))
+                    .collect();
+                versions
+                    .sort_by(|a, b| (&a.at, &a.path, a.version).cmp(&(&b.at, &b.path, b.version)));
+                drafts.extend(versions.into_iter().map(crate::audit::Draft::of_version));
+                heads.push((share.clone(), head));
+            }
+        }
+        if !drafts.is_empty() {
+            info!(
+                versions = drafts.len(),
+                "adding versions the audit log lacks"
+            );
+        }
+        if let Err(e) = audit.append(&self.archive, drafts, &heads) {
+            error!(error = %e, "cannot catch up the audit log");
+        }
+        self.audit = Some(audit);
+        self
     }
 
     /// Records versions, commit and indexing times and extraction results in `metrics`.
@@ -525,6 +576,19 @@ impl Ingest {
                 let committed = Instant::now();
                 if let Some(at) = self.batch_at {
                     self.metrics.ingest_took(committed - at);
+                }
+                // Logged before it is published: once a version shows in the
+                // catalog, its event is in the feed.
+                if let Some(audit) = &mut self.audit {
+                    let drafts = staged
+                        .iter()
+                        .map(|s| crate::audit::Draft::of_version(&s.record))
+                        .collect();
+                    if let Err(e) =
+                        audit.append(&self.archive, drafts, &[(share.to_owned(), commit)])
+                    {
+                        error!(share, error = %e, "cannot append to the audit log; it is caught up at the next start");
+                    }
                 }
                 let mut catalog = self.catalog.write().expect("catalog lock");
                 for s in &staged {

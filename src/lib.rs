@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod archive;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -13,6 +13,8 @@ mod util;
 
 #[path = "cases/api.rs"]
 mod api;
+#[path = "cases/audit.rs"]
+mod audit;
 #[path = "cases/sandbox.rs"]
 mod sandbox;
 #[path = "cases/search.rs"]

@@ -5,6 +5,7 @@
 pub mod auth;
 mod diff;
 mod error;
+mod events;
 mod metrics;
 mod restore;
 mod search;
@@ -40,6 +41,8 @@ pub struct AppState {
     /// Requests to the one writer (restores).
     pub ingest: std::sync::mpsc::Sender<crate::watch::IngestMsg>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The audit trail (the writer appends to it).
+    pub events: crate::audit::SharedEvents,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             auth: Arc::new(auth::Auth::new(Vec::new())),
             ingest: std::sync::mpsc::channel().0,
             metrics: Arc::new(crate::metrics::Metrics::new(progress)),
+            events: Arc::default(),
         }
     }
 }
@@ -79,6 +83,7 @@ pub fn router(state: AppState) -> Router {
     let readers = Router::new()
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/shares", get(shares::list_shares))
+        .route("/api/v1/events", get(events::events))
         .route(
             "/api/v1/shares/{share}/documents",
             get(shares::list_documents),

@@ -10,6 +10,7 @@ mod restore;
 mod search;
 mod serve;
 mod token;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Rebuild the search index from the archive (daemon stopped)
     Reindex(reindex::Args),
+    /// Check the audit trail's hash chain and every version's content (daemon may run)
+    Verify(verify::Args),
     /// Make API tokens
     Token(token::Args),
     /// Internal: an extraction worker process (the daemon starts these)
@@ -79,6 +82,7 @@ impl Cli {
             Command::Search(args) => search::run(config, args),
             Command::Diff(args) => diff::run(config, args),
             Command::Reindex(args) => reindex::run(config, args),
+            Command::Verify(args) => verify::run(config, args),
             Command::Token(args) => token::run(args),
             Command::ExtractWorker(args) => crate::extract::sandbox::worker_main(args.memory),
         }

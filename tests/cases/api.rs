@@ -18,6 +18,7 @@ fn routes() -> Vec<(
         ("GET", "/readyz", None, None),
         ("GET", "/metrics", None, None),
         ("GET", "/api/v1/shares", None, Some("reader")),
+        ("GET", "/api/v1/events", None, Some("reader")),
         (
             "GET",
             "/api/v1/shares/alpha/documents",

@@ -1,0 +1,51 @@
+//! `GET /api/v1/events?since=&limit=`: the audit trail, oldest first, paged
+//! by sequence number (pass `next` back as `since`).
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState};
+use crate::audit::AuditEvent;
+
+/// The most events one page holds.
+pub const MAX_EVENTS: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Events after this sequence number (0 or absent: from the first).
+    #[serde(default)]
+    since: u64,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventPage {
+    events: Vec<AuditEvent>,
+    /// The `since` for the next page: the last sequence number returned (or
+    /// the `since` given when there is nothing newer yet).
+    next: u64,
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<EventPage>, ApiError> {
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_EVENTS).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_EVENTS}"
+        )));
+    }
+    let all = state.events.read().expect("events lock");
+    // seq n sits at index n - 1: the log has no gaps.
+    let start = usize::try_from(q.since)
+        .unwrap_or(usize::MAX)
+        .min(all.len());
+    let events: Vec<AuditEvent> = all[start..].iter().take(limit).cloned().collect();
+    let next = events.last().map_or(q.since, |e| e.seq);
+    Ok(Json(EventPage { events, next }))
+}

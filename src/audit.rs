@@ -1,0 +1,452 @@
+//! The audit trail: every version made, restore, hold change, disposition
+//! and configuration reload, as a hash-chained sequence of events stored in
+//! the archive under [`AUDIT_REF`].
+//!
+//! Each event carries the SHA-256 of the one before it (`prev`) and of its
+//! own canonical JSON (`hash`), so changing, dropping or reordering any
+//! event breaks the chain, which [`verify_chain`] (and `docvault verify`)
+//! detects. The log lives in the archive: an audit commit per append, whose
+//! tree holds the appended events (`events.jsonl`) and the last archive
+//! commit of every share whose versions are all logged (`absorbed.json`).
+//! Version events are derived from the archive's notes, so a crash between
+//! an archive commit and its audit commit loses nothing: at start-up the
+//! versions of every commit after the absorbed one are logged.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use git2::{Oid, Repository};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::archive::{Archive, ArchiveError};
+use crate::catalog::VersionRecord;
+
+/// The ref holding the audit log's newest commit.
+pub const AUDIT_REF: &str = "refs/docvault/audit";
+
+/// The actor of versions the watcher made.
+pub const WATCHER: &str = "watcher";
+
+/// `prev` of the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const EVENTS_FILE: &str = "events.jsonl";
+const ABSORBED_FILE: &str = "absorbed.json";
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// 1, 2, 3, … without gaps.
+    pub seq: u64,
+    /// When it happened (RFC 3339, UTC).
+    pub at: String,
+    /// `created`, `modified`, `deleted`, `renamed`, `restored`,
+    /// `hold_added`, `hold_removed`, `disposed`, `config_reloaded`.
+    pub kind: String,
+    pub share: Option<String>,
+    pub path: Option<String>,
+    pub version: Option<u32>,
+    /// The token's name, or `watcher`.
+    pub actor: String,
+    /// Kind-specific facts (sha256, renamed_from, a hold's reason, …).
+    pub detail: serde_json::Value,
+    /// `hash` of the previous event ([`GENESIS`] for the first).
+    pub prev: String,
+    /// SHA-256 (hex) of this event's canonical JSON without `hash`.
+    pub hash: String,
+}
+
+/// An event before it has its place in the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub at: String,
+    pub kind: String,
+    pub share: Option<String>,
+    pub path: Option<String>,
+    pub version: Option<u32>,
+    pub actor: String,
+    pub detail: serde_json::Value,
+}
+
+impl Draft {
+    /// The event of a version: what made it, who, and its content's hash.
+    pub fn of_version(r: &VersionRecord) -> Draft {
+        let mut detail = serde_json::Map::new();
+        detail.insert("sha256".into(), r.sha256.clone().into());
+        detail.insert("size".into(), r.size.into());
+        if let Some(from) = &r.renamed_from {
+            detail.insert("renamed_from".into(), from.clone().into());
+        }
+        if let Some(to) = &r.renamed_to {
+            detail.insert("renamed_to".into(), to.clone().into());
+        }
+        if let Some(n) = r.restored_from {
+            detail.insert("restored_from".into(), n.into());
+        }
+        Draft {
+            at: r.at.clone(),
+            kind: r.event.to_string(),
+            share: Some(r.share.clone()),
+            path: Some(r.path.clone()),
+            version: Some(r.version),
+            actor: r.actor.clone().unwrap_or_else(|| WATCHER.into()),
+            detail: serde_json::Value::Object(detail),
+        }
+    }
+}
+
+/// The fields that are hashed, in a fixed order.
+#[derive(Serialize)]
+struct Canonical<'a> {
+    seq: u64,
+    at: &'a str,
+    kind: &'a str,
+    share: &'a Option<String>,
+    path: &'a Option<String>,
+    version: Option<u32>,
+    actor: &'a str,
+    detail: &'a serde_json::Value,
+    prev: &'a str,
+}
+
+/// The hash an event must carry.
+pub fn event_hash(e: &AuditEvent) -> String {
+    let canonical = Canonical {
+        seq: e.seq,
+        at: &e.at,
+        kind: &e.kind,
+        share: &e.share,
+        path: &e.path,
+        version: e.version,
+        actor: &e.actor,
+        detail: &e.detail,
+        prev: &e.prev,
+    };
+    // serde_json writes objects' keys sorted (no preserve_order), so the
+    // detail's JSON is canonical too.
+    let json = serde_json::to_vec(&canonical).expect("events serialize");
+    hex::encode(Sha256::digest(json))
+}
+
+/// Where a chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("event {seq}: sequence number out of order (expected {expected})")]
+    Sequence { seq: u64, expected: u64 },
+    #[error("event {seq}: its content does not match its hash (changed after it was written)")]
+    Hash { seq: u64 },
+    #[error(
+        "event {seq}: prev does not name the event before it (an event was changed, removed or inserted)"
+    )]
+    Link { seq: u64 },
+}
+
+/// Checks seq, hash and prev of every event.
+pub fn verify_chain(events: &[AuditEvent]) -> std::result::Result<(), ChainError> {
+    let mut prev = GENESIS.to_owned();
+    for (i, e) in events.iter().enumerate() {
+        let expected = i as u64 + 1;
+        if e.seq != expected {
+            return Err(ChainError::Sequence {
+                seq: e.seq,
+                expected,
+            });
+        }
+        if event_hash(e) != e.hash {
+            return Err(ChainError::Hash { seq: e.seq });
+        }
+        if e.prev != prev {
+            return Err(ChainError::Link { seq: e.seq });
+        }
+        prev = e.hash.clone();
+    }
+    Ok(())
+}
+
+/// The events API handlers read (the writer appends to it).
+pub type SharedEvents = Arc<RwLock<Vec<AuditEvent>>>;
+
+/// The audit log, as the writer holds it.
+pub struct AuditLog {
+    events: SharedEvents,
+    /// Per share, the last archive commit whose versions are all logged.
+    absorbed: BTreeMap<String, String>,
+}
+
+type Result<T> = std::result::Result<T, ArchiveError>;
+
+fn git<T>(what: &str, r: std::result::Result<T, git2::Error>) -> Result<T> {
+    r.map_err(|source| ArchiveError::Git {
+        what: what.to_owned(),
+        source,
+    })
+}
+
+impl AuditLog {
+    /// Reads the whole log from the archive (oldest first).
+    pub fn load(archive: &Archive) -> Result<AuditLog> {
+        let (events, absorbed) = read_log(archive.repo())?;
+        Ok(AuditLog {
+            events: Arc::new(RwLock::new(events)),
+            absorbed,
+        })
+    }
+
+    pub fn events(&self) -> SharedEvents {
+        self.events.clone()
+    }
+
+    pub fn absorbed(&self) -> &BTreeMap<String, String> {
+        &self.absorbed
+    }
+
+    /// Appends events (and, for version events, the share heads they bring
+    /// the log up to) in one audit commit. Does not sync: callers that need
+    /// the event on disk at once call [`Archive::sync`].
+    pub fn append(
+        &mut self,
+        archive: &Archive,
+        drafts: Vec<Draft>,
+        absorbed: &[(String, Oid)],
+    ) -> Result<()> {
+        if drafts.is_empty() && absorbed.is_empty() {
+            return Ok(());
+        }
+        let (mut seq, mut prev) = {
+            let events = self.events.read().expect("events lock");
+            events
+                .last()
+                .map_or((0, GENESIS.to_owned()), |e| (e.seq, e.hash.clone()))
+        };
+        let mut new = Vec::with_capacity(drafts.len());
+        for d in drafts {
+            seq += 1;
+            let mut e = AuditEvent {
+                seq,
+                at: d.at,
+                kind: d.kind,
+                share: d.share,
+                path: d.path,
+                version: d.version,
+                actor: d.actor,
+                detail: d.detail,
+                prev,
+                hash: String::new(),
+            };
+            e.hash = event_hash(&e);
+            prev = e.hash.clone();
+            new.push(e);
+        }
+        let mut absorbed_after = self.absorbed.clone();
+        for (share, head) in absorbed {
+            absorbed_after.insert(share.clone(), head.to_string());
+        }
+        write_commit(archive.repo(), &new, &absorbed_after)?;
+        self.absorbed = absorbed_after;
+        self.events.write().expect("events lock").extend(new);
+        Ok(())
+    }
+}
+
+/// Writes one audit commit on top of [`AUDIT_REF`] and moves the ref.
+fn write_commit(
+    repo: &Repository,
+    events: &[AuditEvent],
+    absorbed: &BTreeMap<String, String>,
+) -> Result<()> {
+    let mut lines = String::new();
+    for e in events {
+        lines.push_str(&serde_json::to_string(e).expect("events serialize"));
+        lines.push('\n');
+    }
+    let events_blob = git("writing audit events", repo.blob(lines.as_bytes()))?;
+    let absorbed_json = serde_json::to_vec_pretty(absorbed).expect("absorbed serializes");
+    let absorbed_blob = git("writing audit state", repo.blob(&absorbed_json))?;
+    let mut tree = git("building audit tree", repo.treebuilder(None))?;
+    git(
+        "building audit tree",
+        tree.insert(EVENTS_FILE, events_blob, 0o100644),
+    )?;
+    git(
+        "building audit tree",
+        tree.insert(ABSORBED_FILE, absorbed_blob, 0o100644),
+    )?;
+    let tree = git("writing audit tree", tree.write())?;
+    let tree = git("reading audit tree", repo.find_tree(tree))?;
+    let parent = match repo.refname_to_id(AUDIT_REF) {
+        Ok(id) => Some(git("reading audit head", repo.find_commit(id))?),
+        Err(_) => None,
+    };
+    let sig = git(
+        "making signature",
+        git2::Signature::now("docvault", "docvault@localhost"),
+    )?;
+    let message = match (events.first(), events.last()) {
+        (Some(first), Some(last)) if first.seq == last.seq => {
+            format!("audit: event {} ({})\n", first.seq, first.kind)
+        }
+        (Some(first), Some(last)) => format!("audit: events {}-{}\n", first.seq, last.seq),
+        _ => "audit: absorbed commits\n".to_owned(),
+    };
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    let commit = git(
+        "writing audit commit",
+        repo.commit(None, &sig, &sig, &message, &tree, &parents),
+    )?;
+    match parent {
+        Some(p) => git(
+            "moving the audit ref",
+            repo.reference_matching(AUDIT_REF, commit, true, p.id(), "docvault: audit"),
+        )?,
+        None => git(
+            "creating the audit ref",
+            repo.reference(AUDIT_REF, commit, false, "docvault: audit"),
+        )?,
+    };
+    Ok(())
+}
+
+/// Every event in the archive's log (oldest first) and its absorbed heads.
+pub fn read_log(repo: &Repository) -> Result<(Vec<AuditEvent>, BTreeMap<String, String>)> {
+    let Ok(head) = repo.refname_to_id(AUDIT_REF) else {
+        return Ok((Vec::new(), BTreeMap::new()));
+    };
+    let mut chunks = Vec::new();
+    let mut absorbed = None;
+    let mut next = Some(head);
+    while let Some(id) = next {
+        let commit = git("reading the audit log", repo.find_commit(id))?;
+        let tree = git("reading the audit log", commit.tree())?;
+        if absorbed.is_none() {
+            absorbed = Some(match tree.get_name(ABSORBED_FILE) {
+                Some(entry) => {
+                    let blob = git("reading audit state", repo.find_blob(entry.id()))?;
+                    serde_json::from_slice(blob.content()).map_err(|e| ArchiveError::Record {
+                        commit: id,
+                        reason: format!("audit state: {e}"),
+                    })?
+                }
+                None => BTreeMap::new(),
+            });
+        }
+        if let Some(entry) = tree.get_name(EVENTS_FILE) {
+            let blob = git("reading audit events", repo.find_blob(entry.id()))?;
+            let text = std::str::from_utf8(blob.content()).map_err(|e| ArchiveError::Record {
+                commit: id,
+                reason: format!("audit events: {e}"),
+            })?;
+            let mut chunk = Vec::new();
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                chunk.push(serde_json::from_str::<AuditEvent>(line).map_err(|e| {
+                    ArchiveError::Record {
+                        commit: id,
+                        reason: format!("audit event: {e}"),
+                    }
+                })?);
+            }
+            chunks.push(chunk);
+        }
+        next = commit.parent_ids().next();
+    }
+    let events = chunks.into_iter().rev().flatten().collect();
+    Ok((events, absorbed.unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn draft(kind: &str, actor: &str) -> Draft {
+        Draft {
+            at: "2026-11-26T05:00:00.000Z".into(),
+            kind: kind.into(),
+            share: Some("alpha".into()),
+            path: Some("a.txt".into()),
+            version: Some(1),
+            actor: actor.into(),
+            detail: serde_json::json!({"reason": "litigation", "b": 2, "a": 1}),
+        }
+    }
+
+    #[test]
+    fn appended_events_survive_a_reload_and_chain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::open_or_init(&tmp.path().join("a.git")).unwrap();
+        let mut log = AuditLog::load(&archive).unwrap();
+        log.append(&archive, vec![draft("created", WATCHER)], &[])
+            .unwrap();
+        let head = Oid::from_str("0123456789012345678901234567890123456789").unwrap();
+        log.append(
+            &archive,
+            vec![draft("hold_added", "ada"), draft("restored", "ed")],
+            &[("alpha".into(), head)],
+        )
+        .unwrap();
+        let events = log.events().read().unwrap().clone();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(events[0].prev, GENESIS);
+        assert_eq!(events[1].prev, events[0].hash);
+        verify_chain(&events).unwrap();
+
+        let again = AuditLog::load(&archive).unwrap();
+        assert_eq!(*again.events().read().unwrap(), events);
+        assert_eq!(again.absorbed()["alpha"], head.to_string());
+    }
+
+    #[test]
+    fn changed_removed_or_swapped_events_break_the_chain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::open_or_init(&tmp.path().join("a.git")).unwrap();
+        let mut log = AuditLog::load(&archive).unwrap();
+        let drafts = (0..4)
+            .map(|i| draft("modified", &format!("u{i}")))
+            .collect();
+        log.append(&archive, drafts, &[]).unwrap();
+        let events = log.events().read().unwrap().clone();
+
+        let mut changed = events.clone();
+        changed[1].actor = "mallory".into();
+        assert_eq!(verify_chain(&changed), Err(ChainError::Hash { seq: 2 }));
+
+        let mut rehashed = changed.clone();
+        rehashed[1].hash = event_hash(&rehashed[1]);
+        assert_eq!(verify_chain(&rehashed), Err(ChainError::Link { seq: 3 }));
+
+        let mut removed = events.clone();
+        removed.remove(1);
+        assert!(verify_chain(&removed).is_err());
+
+        let mut swapped = events.clone();
+        swapped.swap(1, 2);
+        assert!(verify_chain(&swapped).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_single_field_change_is_caught(
+            actors in proptest::collection::vec("[a-z]{1,8}", 1..8),
+            victim in 0usize..8,
+            new_actor in "[A-Z]{1,8}",
+        ) {
+            let mut events = Vec::new();
+            let mut prev = GENESIS.to_owned();
+            for (i, a) in actors.iter().enumerate() {
+                let d = draft("modified", a);
+                let mut e = AuditEvent {
+                    seq: i as u64 + 1, at: d.at, kind: d.kind, share: d.share,
+                    path: d.path, version: d.version, actor: d.actor,
+                    detail: d.detail, prev: prev.clone(), hash: String::new(),
+                };
+                e.hash = event_hash(&e);
+                prev = e.hash.clone();
+                events.push(e);
+            }
+            prop_assert!(verify_chain(&events).is_ok());
+            let victim = victim % events.len();
+            events[victim].actor = new_actor;
+            prop_assert!(verify_chain(&events).is_err());
+        }
+    }
+}
