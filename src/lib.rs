@@ -22,4 +22,5 @@ pub mod extract;
 pub mod index;
 pub mod ingest;
 pub mod metrics;
+pub mod retention;
 pub mod watch;
