@@ -173,9 +173,7 @@ pub fn evaluate(
                 }
                 (Some(_), None) => (true, None),
             };
-            let status = if !kept[i].is_empty() {
-                Status::Retained
-            } else if kept_by_time {
+            let status = if !kept[i].is_empty() || kept_by_time {
                 Status::Retained
             } else if !covering.is_empty() {
                 Status::Held
@@ -228,7 +226,7 @@ fn keep_reasons(
             reasons[i].push(format!("rule {:?}: keep_last {n}", rule.name));
         }
     }
-    let thinning: [(&str, Option<u32>, fn(SystemTime) -> i64); 4] = [
+    let thinning: [(&str, Option<u32>, Bucket); 4] = [
         ("keep_hourly", rule.keep_hourly, hour),
         ("keep_daily", rule.keep_daily, day),
         ("keep_weekly", rule.keep_weekly, week),
@@ -250,6 +248,9 @@ fn keep_reasons(
     }
     reasons
 }
+
+/// The bucket (hour, day, ISO week, month) a time falls in.
+type Bucket = fn(SystemTime) -> i64;
 
 fn utc(t: SystemTime) -> time::OffsetDateTime {
     time::OffsetDateTime::from(t)
