@@ -51,6 +51,10 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     let audit = crate::audit::AuditLog::load(&archive)
         .context("cannot read the audit log from the archive")?;
     let events = audit.events();
+    let holds: crate::ingest::SharedHolds = Arc::new(RwLock::new(
+        crate::holds::load(archive.repo())
+            .context("cannot read the legal holds from the archive")?,
+    ));
 
     let (watch_tx, watch_rx) = mpsc::channel();
     let (ingest_tx, ingest_rx) = mpsc::channel();
@@ -61,7 +65,10 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         progress.clone(),
         watch_tx.clone(),
     );
-    ingest = ingest.with_metrics(metrics.clone()).with_audit(audit);
+    ingest = ingest
+        .with_metrics(metrics.clone())
+        .with_audit(audit)
+        .with_holds(holds.clone());
     let mut searcher = None;
     if config.extract.workers > 0 {
         let (jobs_tx, jobs_rx) = mpsc::channel();
@@ -124,6 +131,8 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         auth: Arc::new(crate::api::auth::Auth::new(config.tokens.clone())),
         ingest: ingest_tx,
         events,
+        holds,
+        retention: Arc::new(config.retention.clone()),
         metrics,
     };
     axum::serve(listener, router(state))

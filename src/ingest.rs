@@ -27,8 +27,10 @@ use crate::index::{Entry, Index};
 use crate::metrics::Metrics;
 use crate::watch::{IngestMsg, Settled, WatchMsg};
 
+mod holds;
 mod restore;
 
+pub use holds::{HoldError, HoldRequest, SharedHolds};
 pub use restore::{RestoreError, RestoreRequest, Restored};
 
 /// The most changes one commit holds (bulk imports are split).
@@ -59,6 +61,7 @@ pub struct Ingest {
     progress: Arc<Progress>,
     metrics: Arc<Metrics>,
     audit: Option<crate::audit::AuditLog>,
+    holds: Option<SharedHolds>,
     /// When the batch in hand reached ingest (its commits are timed from it).
     batch_at: Option<Instant>,
     shares: Vec<(String, std::path::PathBuf)>,
@@ -112,6 +115,7 @@ impl Ingest {
             progress,
             metrics: Arc::default(),
             audit: None,
+            holds: None,
             batch_at: None,
             shares,
             ignore,
@@ -216,6 +220,7 @@ impl Ingest {
             match rx.recv_timeout(tick) {
                 Ok(IngestMsg::Batch(batch)) => self.ingest(batch),
                 Ok(IngestMsg::Restore(req)) => self.restore(*req),
+                Ok(IngestMsg::Holds(req)) => self.change_holds(*req),
                 Ok(IngestMsg::StartupDone) => {
                     info!("start-up scan committed");
                     self.startup_done = true;

@@ -19,6 +19,7 @@ pub mod config;
 pub mod daemon;
 pub mod diff;
 pub mod extract;
+pub mod holds;
 pub mod index;
 pub mod ingest;
 pub mod metrics;

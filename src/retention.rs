@@ -204,6 +204,72 @@ pub fn evaluate(
         .collect()
 }
 
+/// A version that may be disposed of, as the due list and the disposition
+/// record show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DueVersion {
+    pub share: String,
+    pub path: String,
+    pub version: u32,
+    /// RFC 3339.
+    pub superseded_at: Option<String>,
+    /// The rule that made it due.
+    pub policy: String,
+    /// Bytes of content (0 for a deletion record).
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Every due version of the catalog (of one share, if given), in share,
+/// path and version order.
+pub fn due(
+    catalog: &crate::catalog::Catalog,
+    rules: &[RetentionRule],
+    holds: &[Hold],
+    share: Option<&str>,
+    now: SystemTime,
+) -> Vec<DueVersion> {
+    let mut out = Vec::new();
+    for (name, state) in catalog.shares() {
+        if share.is_some_and(|s| s != name) {
+            continue;
+        }
+        for (path, doc) in &state.docs {
+            // Without a rule nothing is ever due.
+            let Some(rule) = rule_for(rules, name, path) else {
+                continue;
+            };
+            let covering: Vec<Hold> = holds
+                .iter()
+                .filter(|h| h.covers_document(name, path))
+                .cloned()
+                .collect();
+            for (verdict, record) in evaluate(&doc.versions, Some(rule), &covering, now)
+                .into_iter()
+                .zip(&doc.versions)
+            {
+                if verdict.status == Status::Due {
+                    out.push(DueVersion {
+                        share: name.clone(),
+                        path: path.clone(),
+                        version: record.version,
+                        superseded_at: verdict.superseded_at.map(rfc3339),
+                        policy: rule.name.clone(),
+                        size: if record.is_deletion() { 0 } else { record.size },
+                        sha256: record.sha256.clone(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A time as the API writes it.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 fn far_future() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799) // 9999-12-31
 }

@@ -64,6 +64,8 @@ pub enum IngestMsg {
     Batch(Vec<Settled>),
     /// An API request to write a version back (answered on its reply channel).
     Restore(Box<crate::ingest::RestoreRequest>),
+    /// An API request to place or lift a legal hold.
+    Holds(Box<crate::ingest::HoldRequest>),
     /// Everything the start-up scan found has been sent.
     StartupDone,
 }

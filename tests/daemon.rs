@@ -15,6 +15,8 @@ mod util;
 mod api;
 #[path = "cases/audit.rs"]
 mod audit;
+#[path = "cases/retention.rs"]
+mod retention;
 #[path = "cases/sandbox.rs"]
 mod sandbox;
 #[path = "cases/search.rs"]

@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod metrics;
 mod restore;
+mod retention;
 mod search;
 mod shares;
 
@@ -20,7 +21,7 @@ use axum::Json;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::json;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -43,6 +44,10 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The audit trail (the writer appends to it).
     pub events: crate::audit::SharedEvents,
+    /// The standing legal holds (the writer changes them).
+    pub holds: crate::ingest::SharedHolds,
+    /// The `[[retention]]` rules, in config order.
+    pub retention: Arc<Vec<crate::config::RetentionRule>>,
 }
 
 impl AppState {
@@ -64,6 +69,8 @@ impl AppState {
             ingest: std::sync::mpsc::channel().0,
             metrics: Arc::new(crate::metrics::Metrics::new(progress)),
             events: Arc::default(),
+            holds: Arc::default(),
+            retention: Arc::default(),
         }
     }
 }
@@ -84,6 +91,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/shares", get(shares::list_shares))
         .route("/api/v1/events", get(events::events))
+        .route("/api/v1/retention/check", get(retention::check))
+        .route("/api/v1/retention/due", get(retention::due))
+        .route("/api/v1/holds", get(retention::list_holds))
         .route(
             "/api/v1/shares/{share}/documents",
             get(shares::list_documents),
@@ -104,12 +114,17 @@ pub fn router(state: AppState) -> Router {
             post(restore::restore),
         )
         .route_layer(needs(Role::Editor));
+    let admins = Router::new()
+        .route("/api/v1/holds", post(retention::add_hold))
+        .route("/api/v1/holds/{id}", delete(retention::remove_hold))
+        .route_layer(needs(Role::Admin));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
         .merge(readers)
         .merge(editors)
+        .merge(admins)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

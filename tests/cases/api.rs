@@ -19,6 +19,21 @@ fn routes() -> Vec<(
         ("GET", "/metrics", None, None),
         ("GET", "/api/v1/shares", None, Some("reader")),
         ("GET", "/api/v1/events", None, Some("reader")),
+        ("GET", "/api/v1/holds", None, Some("reader")),
+        ("GET", "/api/v1/retention/due", None, Some("reader")),
+        (
+            "GET",
+            "/api/v1/retention/check?share=alpha&path=doc.txt",
+            None,
+            Some("reader"),
+        ),
+        (
+            "POST",
+            "/api/v1/holds",
+            Some(serde_json::json!({"share": "alpha", "prefix": "doc", "reason": "matrix"})),
+            Some("admin"),
+        ),
+        ("DELETE", "/api/v1/holds/1", None, Some("admin")),
         (
             "GET",
             "/api/v1/shares/alpha/documents",

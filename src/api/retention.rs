@@ -1,0 +1,230 @@
+//! Retention and legal holds: what may be disposed of and why, and the
+//! holds that protect documents. Hold changes go to the writer (ingest),
+//! which stores them in the archive and logs them in the audit trail.
+
+use std::time::{Duration, SystemTime};
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Actor;
+use super::shares::document_path;
+use super::{ApiError, AppState};
+use crate::ingest::{HoldError, HoldRequest};
+use crate::retention::{self, DueVersion, Hold, Status, rfc3339, rule_for};
+use crate::watch::IngestMsg;
+
+/// How long a hold change may wait for the writer.
+const WRITER_WAIT: Duration = Duration::from_secs(50);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckQuery {
+    share: String,
+    path: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VersionRetention {
+    version: u32,
+    status: Status,
+    retain_until: Option<String>,
+    superseded_at: Option<String>,
+    reasons: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    share: String,
+    path: String,
+    /// The rule that decides (the first matching one), or null.
+    policy: Option<String>,
+    holds: Vec<Hold>,
+    /// Newest first.
+    versions: Vec<VersionRetention>,
+}
+
+/// `GET /api/v1/retention/check?share=&path=`
+pub async fn check(
+    State(state): State<AppState>,
+    query: Result<Query<CheckQuery>, QueryRejection>,
+) -> Result<Json<Check>, ApiError> {
+    let Query(q) = query?;
+    let path = document_path(&q.path)?;
+    let holds = state
+        .holds
+        .read()
+        .expect("holds lock")
+        .covering(&q.share, &path);
+    let rule = rule_for(&state.retention, &q.share, &path);
+    let catalog = state.catalog.read().expect("catalog lock");
+    let share = catalog
+        .share(&q.share)
+        .ok_or_else(|| ApiError::not_found(format!("no share named {}", q.share)))?;
+    let doc = share
+        .docs
+        .get(&path)
+        .ok_or_else(|| ApiError::not_found(format!("no document {path} in share {}", q.share)))?;
+    let verdicts = retention::evaluate(&doc.versions, rule, &holds, SystemTime::now());
+    let versions = verdicts
+        .into_iter()
+        .rev()
+        .map(|v| VersionRetention {
+            version: v.version,
+            status: v.status,
+            retain_until: v.retain_until.map(rfc3339),
+            superseded_at: v.superseded_at.map(rfc3339),
+            reasons: v.reasons,
+        })
+        .collect();
+    Ok(Json(Check {
+        share: q.share,
+        path,
+        policy: rule.map(|r| r.name.clone()),
+        holds,
+        versions,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DueQuery {
+    share: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Due {
+    versions: Vec<DueVersion>,
+    /// Total content bytes of the due versions.
+    bytes: u64,
+}
+
+/// `GET /api/v1/retention/due?share=`
+pub async fn due(
+    State(state): State<AppState>,
+    query: Result<Query<DueQuery>, QueryRejection>,
+) -> Result<Json<Due>, ApiError> {
+    let Query(q) = query?;
+    let holds = state.holds.read().expect("holds lock").holds.clone();
+    let catalog = state.catalog.read().expect("catalog lock");
+    if let Some(share) = &q.share {
+        if catalog.share(share).is_none() {
+            return Err(ApiError::not_found(format!("no share named {share}")));
+        }
+    }
+    let versions = retention::due(
+        &catalog,
+        &state.retention,
+        &holds,
+        q.share.as_deref(),
+        SystemTime::now(),
+    );
+    let bytes = versions.iter().map(|v| v.size).sum();
+    Ok(Json(Due { versions, bytes }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct HoldPage {
+    holds: Vec<Hold>,
+}
+
+/// `GET /api/v1/holds`
+pub async fn list_holds(State(state): State<AppState>) -> Json<HoldPage> {
+    let holds = state.holds.read().expect("holds lock").holds.clone();
+    Json(HoldPage { holds })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewHold {
+    share: String,
+    /// A plain prefix of the share-relative path; "" = the whole share.
+    #[serde(default)]
+    prefix: String,
+    reason: String,
+    /// Only versions recorded at or after this time (RFC 3339).
+    from: Option<String>,
+    /// Only versions recorded at or before this time (RFC 3339).
+    to: Option<String>,
+}
+
+/// `POST /api/v1/holds` → 201 with the hold.
+pub async fn add_hold(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    body: Result<Json<NewHold>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(h) = body?;
+    if h.reason.trim().is_empty() {
+        return Err(ApiError::bad_request("reason must not be empty"));
+    }
+    if h.prefix.contains('\0') || h.prefix.starts_with('/') || h.prefix.contains('\\') {
+        return Err(ApiError::bad_request(
+            "prefix is a share-relative path prefix: no leading '/', NUL or backslash",
+        ));
+    }
+    let bound = |name: &str, t: &Option<String>| -> Result<Option<String>, ApiError> {
+        t.as_deref()
+            .map(|s| {
+                retention::parse_time(s).map(rfc3339).ok_or_else(|| {
+                    ApiError::bad_request(format!("{name} must be an RFC 3339 time, got {s:?}"))
+                })
+            })
+            .transpose()
+    };
+    let (from, to) = (bound("from", &h.from)?, bound("to", &h.to)?);
+    let prefix = crate::watch::nfc(&h.prefix);
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let request = HoldRequest::Add {
+        share: h.share,
+        prefix,
+        reason: h.reason,
+        from,
+        to,
+        actor: actor.name,
+        reply,
+    };
+    let hold = ask_writer(&state, request, answer).await?;
+    Ok((StatusCode::CREATED, Json(hold)).into_response())
+}
+
+/// `DELETE /api/v1/holds/{id}` → 204.
+pub async fn remove_hold(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    id: Result<Path<u64>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(id) = id?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let request = HoldRequest::Remove {
+        id,
+        actor: actor.name,
+        reply,
+    };
+    ask_writer(&state, request, answer).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn ask_writer(
+    state: &AppState,
+    request: HoldRequest,
+    answer: tokio::sync::oneshot::Receiver<Result<Hold, HoldError>>,
+) -> Result<Hold, ApiError> {
+    let unavailable = |why: &str| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why);
+    state
+        .ingest
+        .send(IngestMsg::Holds(Box::new(request)))
+        .map_err(|_| unavailable("the archive writer has stopped"))?;
+    let result = tokio::time::timeout(WRITER_WAIT, answer)
+        .await
+        .map_err(|_| unavailable("the archive writer is busy; check GET /api/v1/holds"))?
+        .map_err(|_| unavailable("the archive writer stopped before answering"))?;
+    result.map_err(|e| match e {
+        HoldError::NotFound(m) => ApiError::not_found(m),
+        HoldError::Failed(m) => ApiError::internal(m),
+    })
+}
