@@ -53,6 +53,12 @@ impl Client {
         self.send(self.http.post(&url).json(body)).await
     }
 
+    /// DELETEs `route` (already encoded).
+    pub async fn delete(&self, route: &str) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}{route}", self.base);
+        self.send(self.http.delete(&url)).await
+    }
+
     async fn send(
         &self,
         mut request: reqwest::RequestBuilder,

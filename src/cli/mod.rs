@@ -5,8 +5,10 @@ mod check_config;
 mod client;
 mod diff;
 mod history;
+mod holds;
 mod reindex;
 mod restore;
+mod retention;
 mod search;
 mod serve;
 mod token;
@@ -56,6 +58,10 @@ pub enum Command {
     Reindex(reindex::Args),
     /// Check the audit trail's hash chain and every version's content (daemon may run)
     Verify(verify::Args),
+    /// Legal holds: list, add, remove (asks the running daemon)
+    Holds(holds::Args),
+    /// Retention: check a document, list due versions, dispose (asks the running daemon)
+    Retention(retention::Args),
     /// Make API tokens
     Token(token::Args),
     /// Internal: an extraction worker process (the daemon starts these)
@@ -83,6 +89,8 @@ impl Cli {
             Command::Diff(args) => diff::run(config, args),
             Command::Reindex(args) => reindex::run(config, args),
             Command::Verify(args) => verify::run(config, args),
+            Command::Holds(args) => holds::run(config, args),
+            Command::Retention(args) => retention::run(config, args),
             Command::Token(args) => token::run(args),
             Command::ExtractWorker(args) => crate::extract::sandbox::worker_main(args.memory),
         }

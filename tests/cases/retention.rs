@@ -231,3 +231,56 @@ fn holds_survive_a_restart_and_need_admin() {
     );
     assert_eq!(d.request("/api/v1/retention/due?share=nosuch").status, 404);
 }
+
+#[test]
+fn the_cli_places_lists_and_lifts_holds_and_explains_retention() {
+    let d = daemon();
+    d.write("alpha", "drafts/idea.txt", "first");
+    d.wait_versions("alpha", "drafts/idea.txt", 1);
+    d.write("alpha", "drafts/idea.txt", "second");
+    d.wait_versions("alpha", "drafts/idea.txt", 2);
+    let out = |args: &[&str]| {
+        let o = d.cli(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let placed = out(&[
+        "holds",
+        "add",
+        "alpha",
+        "drafts/",
+        "--reason",
+        "board review",
+    ]);
+    assert!(
+        placed.starts_with("placed hold 1: alpha:\"drafts/\""),
+        "{placed}"
+    );
+    assert!(
+        placed.contains("board review") && placed.contains("by ada"),
+        "{placed}"
+    );
+    assert!(out(&["holds", "list"]).contains("hold 1: alpha:\"drafts/\""));
+    let check = out(&["retention", "check", "alpha", "drafts/idea.txt"]);
+    assert!(check.contains("policy drafts"), "{check}");
+    assert!(check.contains("v2    current"), "{check}");
+    assert!(
+        check.contains("v1    retained") && check.contains("has no retain_for"),
+        "{check}"
+    );
+    let due = out(&["retention", "due"]);
+    assert!(due.contains("0 versions due, 0 bytes"), "{due}");
+    assert_eq!(out(&["holds", "remove", "1"]).trim(), "lifted hold 1");
+    assert!(out(&["holds", "list"]).contains("no holds"));
+    let missing = d.cli(&["holds", "remove", "1"]);
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("no hold with id 1") && err.contains("404"),
+        "{err}"
+    );
+}
