@@ -166,6 +166,9 @@ pub struct RetentionRule {
     pub keep_monthly: Option<u32>,
     /// `None`: keep forever.
     pub retain_for: Option<Duration>,
+    /// Dispose of this rule's due versions automatically, this often
+    /// (`auto_dispose = "1d"`); `None` (the default): only on request.
+    pub auto_dispose: Option<Duration>,
 }
 
 /// What an API token may do; `Reader < Editor < Admin`.
@@ -537,6 +540,7 @@ struct RawRule {
     keep_weekly: Option<u32>,
     keep_monthly: Option<u32>,
     retain_for: Option<String>,
+    auto_dispose: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -969,6 +973,20 @@ impl RawRule {
             .retain_for
             .map(|t| c.duration(&key("retain_for"), &t))
             .transpose()?;
+        let auto_dispose = self
+            .auto_dispose
+            .map(|t| c.duration(&key("auto_dispose"), &t))
+            .transpose()?;
+        c.ensure(
+            auto_dispose != Some(Duration::ZERO),
+            &key("auto_dispose"),
+            || "must be a positive interval (omit it to dispose only on request)".into(),
+        )?;
+        c.ensure(
+            auto_dispose.is_none() || retain_for.is_some(),
+            &key("auto_dispose"),
+            || "needs retain_for: without it nothing under this rule is ever due".into(),
+        )?;
         let has_rule = keeps.iter().any(|(_, n)| n.is_some()) || retain_for.is_some();
         c.ensure(has_rule, &format!("retention[{i}]"), || {
             "a rule needs keep_last, keep_hourly/daily/weekly/monthly or retain_for".into()
@@ -983,6 +1001,7 @@ impl RawRule {
             keep_weekly: self.keep_weekly,
             keep_monthly: self.keep_monthly,
             retain_for,
+            auto_dispose,
         })
     }
 }
@@ -1864,6 +1883,21 @@ sha256 = "{ops}"
         assert_eq!(
             site.error(&rule("paths = [\"**/*.pdf\"]\n")),
             "$DIR/docvault.toml: retention[0]: a rule needs keep_last, keep_hourly/daily/weekly/monthly or retain_for"
+        );
+    }
+
+    #[test]
+    fn retention_auto_dispose() {
+        let site = Site::new();
+        assert_eq!(
+            site.error(&rule("keep_last = 1\nauto_dispose = \"1d\"\n")),
+            "$DIR/docvault.toml: retention[0].auto_dispose: needs retain_for: without it nothing \
+             under this rule is ever due"
+        );
+        assert_eq!(
+            site.error(&rule("retain_for = \"1d\"\nauto_dispose = \"0s\"\n")),
+            "$DIR/docvault.toml: retention[0].auto_dispose: must be a positive interval (omit it \
+             to dispose only on request)"
         );
     }
 

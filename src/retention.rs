@@ -387,6 +387,7 @@ mod tests {
             keep_weekly: None,
             keep_monthly: None,
             retain_for: None,
+            auto_dispose: None,
         }
     }
 
