@@ -10,9 +10,10 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::auth::Actor;
-use super::shares::document_path;
+use super::shares::{DocumentParams, document_path};
 use super::{ApiError, AppState};
 use crate::ingest::{RestoreError, RestoreRequest, Restored};
 use crate::watch::IngestMsg;
@@ -21,22 +22,41 @@ use crate::watch::IngestMsg;
 /// below the API's request timeout, so the answer says what happened.
 const WRITER_WAIT: Duration = Duration::from_secs(50);
 
-#[derive(Debug, Deserialize)]
+/// What to restore.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreBody {
+    /// The version whose bytes are written back.
     version: u32,
+    /// Another share-relative path to write them to (default: the document's own).
+    #[schema(nullable = false)]
     to: Option<String>,
+    /// Write over a file at `to` that is another document.
     #[serde(default)]
     overwrite: bool,
 }
 
+/// Writes a version back into the share and versions it as `restored`.
+#[utoipa::path(post, path = "/api/v1/shares/{share}/restore/{*path}", tag = "documents",
+    params(DocumentParams),
+    request_body = RestoreBody,
+    responses(
+        (status = 200, description = "Restored (or already holding those bytes: `unchanged`)", body = Restored),
+        (status = 400, description = "A bad body or path, or a target an ignore rule hides", body = super::error::ErrorBody),
+        (status = 404, description = "No such share, document or version", body = super::error::ErrorBody),
+        (status = 409, description = "The target holds something that would be overwritten unseen, or is busy", body = super::error::ErrorBody),
+        (status = 410, description = "The version records a deletion", body = super::error::GoneBody),
+        (status = 413, description = "The body is over 64 KiB", body = super::error::ErrorBody),
+        (status = 500, description = "The restore failed", body = super::error::ErrorBody),
+        (status = 503, description = "The archive writer is stopped or busy", body = super::error::ErrorBody),
+    ))]
 pub async fn restore(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    params: Result<Path<DocumentParams>, PathRejection>,
     body: Result<Json<RestoreBody>, JsonRejection>,
 ) -> Result<Json<Restored>, ApiError> {
-    let Path((share, path)) = params?;
+    let Path(DocumentParams { share, path }) = params?;
     let path = document_path(&path)?;
     let Json(body) = body?;
     let to = body.to.as_deref().map(document_path).transpose()?;
