@@ -17,6 +17,7 @@ fn routes() -> Vec<(
         ("GET", "/healthz", None, None),
         ("GET", "/readyz", None, None),
         ("GET", "/metrics", None, None),
+        ("GET", "/api/v1/openapi.json", None, None),
         ("GET", "/api/v1/shares", None, Some("reader")),
         (
             "GET",
