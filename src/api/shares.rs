@@ -364,6 +364,9 @@ pub async fn download(
                 format!("the range is outside the version's {size} bytes"),
             )
             .into_response();
+            // The answer is the JSON error, not the document.
+            headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_DISPOSITION);
             e.headers_mut().extend(headers);
             return Ok(e);
         }
