@@ -61,6 +61,7 @@ pub async fn restore(
     let Json(body) = body?;
     let to = body.to.as_deref().map(document_path).transpose()?;
     let (reply, answer) = tokio::sync::oneshot::channel();
+    let source = (share.clone(), path.clone());
     let request = RestoreRequest {
         share,
         path,
@@ -86,10 +87,20 @@ pub async fn restore(
     match result {
         Ok(restored) => Ok(Json(restored)),
         Err(RestoreError::NotFound(m)) => Err(ApiError::not_found(m)),
-        Err(RestoreError::Gone(m)) => Err(ApiError::new(StatusCode::GONE, "gone", m)),
+        Err(RestoreError::Gone(m)) => Err(ApiError::gone(m, last_content(&state, &source))),
         Err(RestoreError::Conflict(m)) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", m)),
         Err(RestoreError::Busy(m)) => Err(ApiError::new(StatusCode::CONFLICT, "busy", m)),
         Err(RestoreError::BadPath(m)) => Err(ApiError::bad_request(m)),
         Err(RestoreError::Failed(m)) => Err(ApiError::internal(m)),
     }
+}
+
+/// The newest version of the document with content (0: none), which every 410 names.
+fn last_content(state: &AppState, (share, path): &(String, String)) -> u32 {
+    let catalog = state.catalog.read().expect("catalog lock");
+    catalog
+        .share(share)
+        .and_then(|s| s.docs.get(path))
+        .and_then(|doc| doc.versions.iter().rev().find(|v| !v.is_deletion()))
+        .map_or(0, |v| v.version)
 }

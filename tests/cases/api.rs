@@ -432,6 +432,8 @@ fn restore_recreates_a_deleted_document_and_its_folders() {
         serde_json::json!({"version": 2}),
     );
     assert_eq!(gone.status, 410, "{}", gone.text());
+    // Like every 410, it names the newest version with content.
+    assert_eq!(gone.json()["error"]["last_version"], 3, "{}", gone.text());
 }
 
 #[test]
