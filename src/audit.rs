@@ -35,7 +35,7 @@ const EVENTS_FILE: &str = "events.jsonl";
 const ABSORBED_FILE: &str = "absorbed.json";
 
 /// One entry of the audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// 1, 2, 3, … without gaps.
     pub seq: u64,
@@ -44,12 +44,16 @@ pub struct AuditEvent {
     /// `created`, `modified`, `deleted`, `renamed`, `restored`,
     /// `hold_added`, `hold_removed`, `disposed`, `config_reloaded`.
     pub kind: String,
+    #[schema(required = true)]
     pub share: Option<String>,
+    #[schema(required = true)]
     pub path: Option<String>,
+    #[schema(required = true)]
     pub version: Option<u32>,
     /// The token's name, or `watcher`.
     pub actor: String,
     /// Kind-specific facts (sha256, renamed_from, a hold's reason, …).
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
     /// `hash` of the previous event ([`GENESIS`] for the first).
     pub prev: String,

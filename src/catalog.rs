@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 /// What made a version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Event {
     Created,
@@ -36,9 +36,12 @@ impl fmt::Display for Event {
 }
 
 /// The outcome of text extraction for a version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Extraction {
+    /// `ok`, `truncated`, `encrypted`, `unsupported`, `refused`, `failed`, `pending` or `none`.
     pub status: String,
+    /// Why, for `refused` and `failed`; null otherwise.
+    #[schema(required = true)]
     pub message: Option<String>,
 }
 

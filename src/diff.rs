@@ -44,14 +44,16 @@ pub fn unified(old: &str, new: &str, old_label: &str, new_label: &str) -> String
 }
 
 /// One cell whose value differs between two versions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CellChange {
     pub sheet: String,
     /// A1 notation: `C2`, `AA10`.
     pub cell: String,
     /// None: the cell is empty in the old version (added).
+    #[schema(required = true)]
     pub old: Option<String>,
     /// None: the cell is empty in the new version (removed).
+    #[schema(required = true)]
     pub new: Option<String>,
 }
 

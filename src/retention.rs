@@ -28,7 +28,9 @@ use crate::catalog::VersionRecord;
 use crate::config::RetentionRule;
 
 /// What may happen to a version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Current,
@@ -39,7 +41,7 @@ pub enum Status {
 
 /// A legal hold: nothing under `prefix` of `share` (and, if given, recorded
 /// within `[from, to]`) may be disposed of while it stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Hold {
     pub id: u64,
     pub share: String,
@@ -51,9 +53,11 @@ pub struct Hold {
     pub placed_at: String,
     /// Only versions recorded at or after this time (RFC 3339); `None`: any.
     #[serde(default)]
+    #[schema(required = true)]
     pub from: Option<String>,
     /// Only versions recorded at or before this time (RFC 3339); `None`: any.
     #[serde(default)]
+    #[schema(required = true)]
     pub to: Option<String>,
 }
 
@@ -206,12 +210,13 @@ pub fn evaluate(
 
 /// A version that may be disposed of, as the due list and the disposition
 /// record show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DueVersion {
     pub share: String,
     pub path: String,
     pub version: u32,
     /// RFC 3339.
+    #[schema(required = true)]
     pub superseded_at: Option<String>,
     /// The rule that made it due.
     pub policy: String,

@@ -34,6 +34,9 @@ mod extraction;
 #[path = "cases/metrics.rs"]
 mod metrics;
 
+#[path = "cases/openapi.rs"]
+mod openapi;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

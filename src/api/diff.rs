@@ -10,19 +10,37 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::shares::document_path;
+use super::shares::{DocumentParams, document_path};
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, Document, VersionRecord};
 use crate::diff::{CellChange, CellsError, Side};
 use crate::extract::{ExtractError, Limits};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
+    /// One version to compare (either order).
+    #[param(required = true, value_type = u32, minimum = 0, nullable = false)]
     from: Option<String>,
+    /// The other version.
+    #[param(required = true, value_type = u32, minimum = 0, nullable = false)]
     to: Option<String>,
+    /// `unified` (default): a diff of the extracted text; `cells`: the changed cells, as JSON.
+    #[param(value_type = Option<DiffFormat>, inline, nullable = false)]
     format: Option<String>,
+}
+
+/// What a diff compares (for the OpenAPI document; the handler parses the
+/// string itself to say what is wrong with a bad one).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum DiffFormat {
+    Unified,
+    Cells,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,12 +71,31 @@ impl Pair {
     }
 }
 
+/// What changed between two versions of a document.
+#[utoipa::path(get, path = "/api/v1/shares/{share}/diff/{*path}", tag = "documents",
+    params(DocumentParams, DiffQuery),
+    responses(
+        (status = 200, description = "Text: a unified diff of the extracted text (empty when equal). \
+            Cells (`format=cells`): the changed cells", content(
+                (String = "text/plain"),
+                (CellDiff = "application/json"),
+            ),
+            headers(("X-Docvault-Truncated" = String,
+                description = "Text only: the versions whose text was cut at `max_text`, comma-separated"))),
+        (status = 400, description = "A missing or bad parameter, or `format=cells` on a version that is no spreadsheet", body = super::error::ErrorBody),
+        (status = 404, description = "No such share, document or version", body = super::error::ErrorBody),
+        (status = 409, description = "A version without extracted text, or not yet indexed; cells: one that cannot be read as a spreadsheet", body = super::error::ErrorBody),
+        (status = 410, description = "A version that records the deletion", body = super::error::GoneBody),
+        (status = 413, description = "Cells: a version over the size, decompression or cell limits", body = super::error::ErrorBody),
+        (status = 500, description = "The archive or the index could not be read", body = super::error::ErrorBody),
+        (status = 503, description = "Text: the search index is off", body = super::error::ErrorBody),
+    ))]
 pub async fn diff(
     State(state): State<AppState>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    params: Result<Path<DocumentParams>, PathRejection>,
     query: Result<Query<DiffQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Path((share, path)) = params?;
+    let Path(DocumentParams { share, path }) = params?;
     let Query(q) = query?;
     let path = document_path(&path)?;
     let from = version_param("from", q.from.as_deref())?;
@@ -223,8 +260,9 @@ fn has_text(pair: &Pair, side: Side) -> Result<(), ApiError> {
 
 // --- the cell diff ---------------------------------------------------------------
 
-#[derive(Debug, Serialize)]
-struct CellDiff {
+/// The cells whose value differs between two versions, by sheet, row and column.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CellDiff {
     share: String,
     path: String,
     from: u32,

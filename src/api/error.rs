@@ -5,15 +5,48 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Extra fields merged into the error object (e.g. a deleted document's last version).
-    pub extra: Option<serde_json::Value>,
+    /// A deleted document's last version with content (410 answers only).
+    pub last_version: Option<u32>,
+}
+
+/// The body of every error answer: `{"error": {"code", "message"}}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code (`bad_request`, `not_found`, `unauthorized`, …).
+    #[schema(examples("not_found"))]
+    code: &'static str,
+    /// What went wrong, for people.
+    message: String,
+}
+
+/// The body of a 410 answer: the error and the last version that still has content.
+#[derive(Serialize, ToSchema)]
+#[schema(as = GoneError)]
+pub struct GoneBody {
+    error: GoneDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GoneDetail {
+    #[schema(examples("gone"))]
+    code: &'static str,
+    message: String,
+    /// The newest version with content (0: none).
+    last_version: u32,
 }
 
 impl ApiError {
@@ -22,7 +55,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            extra: None,
+            last_version: None,
         }
     }
 
@@ -36,7 +69,7 @@ impl ApiError {
 
     pub fn gone(message: impl Into<String>, last_version: u32) -> ApiError {
         let mut e = ApiError::new(StatusCode::GONE, "gone", message);
-        e.extra = Some(json!({ "last_version": last_version }));
+        e.last_version = Some(last_version);
         e
     }
 
@@ -53,13 +86,24 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let (Some(serde_json::Value::Object(extra)), Some(obj)) =
-            (self.extra, error.as_object_mut())
-        {
-            obj.extend(extra);
+        let (code, message) = (self.code, self.message);
+        match self.last_version {
+            Some(last_version) => {
+                let error = GoneDetail {
+                    code,
+                    message,
+                    last_version,
+                };
+                (self.status, Json(GoneBody { error })).into_response()
+            }
+            None => (
+                self.status,
+                Json(ErrorBody {
+                    error: ErrorDetail { code, message },
+                }),
+            )
+                .into_response(),
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
     }
 }
 

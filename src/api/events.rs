@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState};
 use crate::audit::AuditEvent;
@@ -12,16 +13,21 @@ use crate::audit::AuditEvent;
 /// The most events one page holds.
 pub const MAX_EVENTS: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Events after this sequence number (0 or absent: from the first).
     #[serde(default)]
+    #[param(minimum = 0, default = 0)]
     since: u64,
+    /// The most events in the answer.
+    #[param(minimum = 1, maximum = 1000, default = 100, nullable = false)]
     limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+/// One page of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventPage {
     events: Vec<AuditEvent>,
     /// The `since` for the next page: the last sequence number returned (or
@@ -29,6 +35,13 @@ pub struct EventPage {
     next: u64,
 }
 
+/// The audit trail, oldest first: every version, restore and hold change.
+#[utoipa::path(get, path = "/api/v1/events", tag = "audit",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "Events after `since`", body = EventPage),
+        (status = 400, description = "A bad parameter", body = super::error::ErrorBody),
+    ))]
 pub async fn events(
     State(state): State<AppState>,
     query: Result<Query<EventsQuery>, QueryRejection>,

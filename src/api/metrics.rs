@@ -13,6 +13,16 @@ use super::{ApiError, AppState};
 use crate::metrics::{Format, Metrics};
 
 /// Every metric family, in the format the `Accept` header asks for.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    params(("Accept" = Option<String>, Header, nullable = false,
+        description = "`application/openmetrics-text` for OpenMetrics; Prometheus text 0.0.4 otherwise")),
+    responses(
+        (status = 200, description = "Every metric family", content(
+            (String = "text/plain"),
+            (String = "application/openmetrics-text"),
+        )),
+        (status = 500, description = "The metrics could not be encoded", body = super::error::ErrorBody),
+    ))]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);

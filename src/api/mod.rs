@@ -7,6 +7,7 @@ mod diff;
 mod error;
 mod events;
 mod metrics;
+pub mod openapi;
 mod restore;
 mod retention;
 mod search;
@@ -21,9 +22,11 @@ use axum::Json;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use serde_json::json;
+use serde::Serialize;
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 
@@ -82,51 +85,62 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// body then streams as long as it needs).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The whole route table. Each group of routes carries the lowest role it needs.
+/// The whole route table. Each group of routes carries the lowest role it
+/// needs. Routes are added only with `routes!`, which registers each
+/// handler at the path and methods of its `#[utoipa::path]` and describes
+/// it in the OpenAPI document (see [`openapi`]).
+fn routes(auth: Arc<auth::Auth>) -> OpenApiRouter<AppState> {
+    let readers = OpenApiRouter::default()
+        .routes(routes!(search::search))
+        .routes(routes!(shares::list_shares))
+        .routes(routes!(events::events))
+        .routes(routes!(retention::check))
+        .routes(routes!(retention::due))
+        .routes(routes!(retention::list_holds))
+        .routes(routes!(shares::list_documents))
+        .routes(routes!(shares::history))
+        .routes(routes!(diff::diff))
+        .routes(routes!(shares::download));
+    let editors = OpenApiRouter::default().routes(routes!(restore::restore));
+    let admins = OpenApiRouter::default()
+        .routes(routes!(retention::add_hold))
+        .routes(routes!(retention::remove_hold));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(openapi::openapi_json))
+        .merge(guarded(readers, &auth, Role::Reader))
+        .merge(guarded(editors, &auth, Role::Editor))
+        .merge(guarded(admins, &auth, Role::Admin))
+}
+
+/// A route group that needs a token of `role`, in the router and in the document.
+fn guarded(
+    group: OpenApiRouter<AppState>,
+    auth: &Arc<auth::Auth>,
+    role: Role,
+) -> OpenApiRouter<AppState> {
+    let layer = axum::middleware::from_fn_with_state((auth.clone(), role), auth::require);
+    let mut group = group.route_layer(layer);
+    openapi::needs_token(group.get_openapi_mut(), role);
+    group
+}
+
+/// The OpenAPI document of the routes [`router`] serves.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, spec) = routes(Arc::new(auth::Auth::new(Vec::new()))).split_for_parts();
+    openapi::finish(spec)
+}
+
+/// The whole application: the route table and the layers every answer passes.
 pub fn router(state: AppState) -> Router {
-    let needs = |role: Role| {
-        axum::middleware::from_fn_with_state((state.auth.clone(), role), auth::require)
-    };
-    let readers = Router::new()
-        .route("/api/v1/search", get(search::search))
-        .route("/api/v1/shares", get(shares::list_shares))
-        .route("/api/v1/events", get(events::events))
-        .route("/api/v1/retention/check", get(retention::check))
-        .route("/api/v1/retention/due", get(retention::due))
-        .route("/api/v1/holds", get(retention::list_holds))
-        .route(
-            "/api/v1/shares/{share}/documents",
-            get(shares::list_documents),
-        )
-        .route(
-            "/api/v1/shares/{share}/history/{*path}",
-            get(shares::history),
-        )
-        .route("/api/v1/shares/{share}/diff/{*path}", get(diff::diff))
-        .route(
-            "/api/v1/shares/{share}/files/{*path}",
-            get(shares::download),
-        )
-        .route_layer(needs(Role::Reader));
-    let editors = Router::new()
-        .route(
-            "/api/v1/shares/{share}/restore/{*path}",
-            post(restore::restore),
-        )
-        .route_layer(needs(Role::Editor));
-    let admins = Router::new()
-        .route("/api/v1/holds", post(retention::add_hold))
-        .route("/api/v1/holds/{id}", delete(retention::remove_hold))
-        .route_layer(needs(Role::Admin));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::metrics))
-        .merge(readers)
-        .merge(editors)
-        .merge(admins)
+    let (routes, spec) = routes(state.auth.clone()).split_for_parts();
+    let document = openapi::Document::new(&openapi::finish(spec));
+    routes
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::Extension(document))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
@@ -169,26 +183,84 @@ async fn time_limit(request: axum::extract::Request, next: axum::middleware::Nex
     }
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// `{"status": "ok"}`.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: Ok,
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum Ok {
+    Ok,
+}
+
+/// `{"status": "ready"}`: the start-up scan is committed, extracted and indexed.
+#[derive(Serialize, ToSchema)]
+struct Ready {
+    status: ReadyStatus,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum ReadyStatus {
+    Ready,
+}
+
+/// `{"status": "starting", "progress": {…}}`: the start-up scan is still running.
+#[derive(Serialize, ToSchema)]
+struct Starting {
+    status: StartingStatus,
+    progress: StartProgress,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum StartingStatus {
+    Starting,
+}
+
+/// How far the start-up scan has come.
+#[derive(Serialize, ToSchema)]
+struct StartProgress {
+    files_scanned: u64,
+    paths_pending: u64,
+    versions_committed: u64,
+    extraction_pending: u64,
+}
+
+/// Liveness: the daemon answers.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The daemon answers", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: Ok::Ok })
+}
+
+/// Readiness: 200 once the start-up scan is committed, extracted and indexed.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "Still starting", body = Starting),
+    ))]
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     let p = &state.progress;
     if p.ready.load(Ordering::SeqCst) {
-        return Json(json!({ "status": "ready" })).into_response();
+        return Json(Ready {
+            status: ReadyStatus::Ready,
+        })
+        .into_response();
     }
-    let progress = json!({
-        "files_scanned": p.scanned.load(Ordering::Relaxed),
-        "paths_pending": p.pending.load(Ordering::Relaxed),
-        "versions_committed": p.versions.load(Ordering::Relaxed),
-        "extraction_pending": p.extraction_pending.load(Ordering::Relaxed),
-    });
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "status": "starting", "progress": progress })),
-    )
-        .into_response()
+    let progress = StartProgress {
+        files_scanned: p.scanned.load(Ordering::Relaxed),
+        paths_pending: p.pending.load(Ordering::Relaxed),
+        versions_committed: p.versions.load(Ordering::Relaxed),
+        extraction_pending: p.extraction_pending.load(Ordering::Relaxed),
+    };
+    let starting = Starting {
+        status: StartingStatus::Starting,
+        progress,
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(starting)).into_response()
 }
 
 async fn unknown_route() -> ApiError {

@@ -10,6 +10,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Actor;
 use super::shares::document_path;
@@ -21,34 +22,49 @@ use crate::watch::IngestMsg;
 /// How long a hold change may wait for the writer.
 const WRITER_WAIT: Duration = Duration::from_secs(50);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CheckQuery {
+    /// Share name.
     share: String,
+    /// The document's share-relative path.
     path: String,
 }
 
-#[derive(Debug, Serialize)]
+/// One version's retention.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VersionRetention {
     version: u32,
     status: Status,
+    #[schema(required = true)]
     retain_until: Option<String>,
+    #[schema(required = true)]
     superseded_at: Option<String>,
     reasons: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A document's retention: the deciding rule, the holds and each version.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
     share: String,
     path: String,
     /// The rule that decides (the first matching one), or null.
+    #[schema(required = true)]
     policy: Option<String>,
     holds: Vec<Hold>,
     /// Newest first.
     versions: Vec<VersionRetention>,
 }
 
-/// `GET /api/v1/retention/check?share=&path=`
+/// Each version of a document: current, retained, held or due, and why.
+#[utoipa::path(get, path = "/api/v1/retention/check", tag = "retention",
+    params(CheckQuery),
+    responses(
+        (status = 200, description = "The document's retention", body = Check),
+        (status = 400, description = "A bad parameter", body = super::error::ErrorBody),
+        (status = 404, description = "No such share or document", body = super::error::ErrorBody),
+    ))]
 pub async fn check(
     State(state): State<AppState>,
     query: Result<Query<CheckQuery>, QueryRejection>,
@@ -90,20 +106,31 @@ pub async fn check(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DueQuery {
+    /// Only this share.
+    #[param(nullable = false)]
     share: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// The versions that may be disposed of now.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Due {
     versions: Vec<DueVersion>,
     /// Total content bytes of the due versions.
     bytes: u64,
 }
 
-/// `GET /api/v1/retention/due?share=`
+/// The versions that may be disposed of now, with their bytes.
+#[utoipa::path(get, path = "/api/v1/retention/due", tag = "retention",
+    params(DueQuery),
+    responses(
+        (status = 200, description = "The due versions", body = Due),
+        (status = 400, description = "A bad parameter", body = super::error::ErrorBody),
+        (status = 404, description = "No such share", body = super::error::ErrorBody),
+    ))]
 pub async fn due(
     State(state): State<AppState>,
     query: Result<Query<DueQuery>, QueryRejection>,
@@ -127,18 +154,22 @@ pub async fn due(
     Ok(Json(Due { versions, bytes }))
 }
 
-#[derive(Debug, Serialize)]
+/// The standing holds.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HoldPage {
     holds: Vec<Hold>,
 }
 
-/// `GET /api/v1/holds`
+/// The standing legal holds.
+#[utoipa::path(get, path = "/api/v1/holds", tag = "retention",
+    responses((status = 200, description = "The holds", body = HoldPage)))]
 pub async fn list_holds(State(state): State<AppState>) -> Json<HoldPage> {
     let holds = state.holds.read().expect("holds lock").holds.clone();
     Json(HoldPage { holds })
 }
 
-#[derive(Debug, Deserialize)]
+/// A hold to place.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewHold {
     share: String,
@@ -147,12 +178,23 @@ pub struct NewHold {
     prefix: String,
     reason: String,
     /// Only versions recorded at or after this time (RFC 3339).
+    #[schema(format = DateTime)]
     from: Option<String>,
     /// Only versions recorded at or before this time (RFC 3339).
+    #[schema(format = DateTime)]
     to: Option<String>,
 }
 
-/// `POST /api/v1/holds` → 201 with the hold.
+/// Places a legal hold (stored in the archive, logged in the audit trail).
+#[utoipa::path(post, path = "/api/v1/holds", tag = "retention",
+    request_body = NewHold,
+    responses(
+        (status = 201, description = "The hold placed", body = Hold),
+        (status = 400, description = "A bad body", body = super::error::ErrorBody),
+        (status = 404, description = "No such share", body = super::error::ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = super::error::ErrorBody),
+        (status = 500, description = "The hold could not be stored", body = super::error::ErrorBody),
+    ))]
 pub async fn add_hold(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -192,7 +234,15 @@ pub async fn add_hold(
     Ok((StatusCode::CREATED, Json(hold)).into_response())
 }
 
-/// `DELETE /api/v1/holds/{id}` → 204.
+/// Lifts a legal hold.
+#[utoipa::path(delete, path = "/api/v1/holds/{id}", tag = "retention",
+    params(("id" = u64, Path, description = "The hold's id")),
+    responses(
+        (status = 204, description = "Lifted"),
+        (status = 400, description = "A bad id", body = super::error::ErrorBody),
+        (status = 404, description = "No such hold", body = super::error::ErrorBody),
+        (status = 500, description = "The change could not be stored", body = super::error::ErrorBody),
+    ))]
 pub async fn remove_hold(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,

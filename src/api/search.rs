@@ -7,28 +7,57 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::{ApiError, AppState};
 use crate::index::{Hits, IndexError, MAX_LIMIT, MAX_OFFSET};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
+    /// The query: words, "phrases", `OR`, `NOT`/`-word`, `title:`, `path:`, `author:`, `type:`, `word~1`.
     #[serde(default)]
     q: String,
+    /// Only this share.
+    #[param(nullable = false)]
     share: Option<String>,
+    /// Only paths starting with this.
+    #[param(nullable = false)]
     prefix: Option<String>,
+    /// Only this type (`docx`, `pdf`, …) or family (`document`, `spreadsheet`, …).
     #[serde(rename = "type")]
+    #[param(rename = "type", nullable = false)]
     types: Option<String>,
+    /// Modified at or after this time (RFC 3339).
+    #[param(format = DateTime, nullable = false)]
     after: Option<String>,
+    /// Modified before this time (RFC 3339).
+    #[param(format = DateTime, nullable = false)]
     before: Option<String>,
+    /// Search every version, not only current ones (not with `as_of`).
     #[serde(default)]
     all_versions: bool,
+    /// Search the shares as they were at this time (RFC 3339).
+    #[param(format = DateTime, nullable = false)]
     as_of: Option<String>,
+    /// Hits per page.
+    #[param(minimum = 1, maximum = 1000, default = 20, nullable = false)]
     limit: Option<usize>,
+    /// Hits to skip.
+    #[param(minimum = 0, maximum = 100_000, default = 0, nullable = false)]
     offset: Option<usize>,
 }
 
+/// Full-text search.
+#[utoipa::path(get, path = "/api/v1/search", tag = "search",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "The matching documents", body = Hits),
+        (status = 400, description = "A bad parameter, or a query the parser rejects (with its reason)", body = super::error::ErrorBody),
+        (status = 500, description = "The index could not be read", body = super::error::ErrorBody),
+        (status = 503, description = "The search index is off", body = super::error::ErrorBody),
+    ))]
 pub async fn search(
     State(state): State<AppState>,
     params: Result<Query<SearchParams>, QueryRejection>,

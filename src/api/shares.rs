@@ -7,18 +7,27 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState};
 use crate::catalog::{Document, Extraction, VersionRecord};
 
-#[derive(Serialize)]
+/// A share and how much it holds.
+#[derive(Serialize, ToSchema)]
 pub struct ShareSummary {
     name: String,
+    /// Live (not deleted) documents.
     documents: usize,
+    /// Versions of all its documents, deleted ones included.
     versions: u64,
+    /// When the last version was recorded (RFC 3339); null before the first.
+    #[schema(required = true, format = DateTime)]
     last_change: Option<String>,
 }
 
+/// The configured shares.
+#[utoipa::path(get, path = "/api/v1/shares", tag = "shares",
+    responses((status = 200, description = "Every configured share", body = Vec<ShareSummary>)))]
 pub async fn list_shares(State(state): State<AppState>) -> Json<Vec<ShareSummary>> {
     let catalog = state.catalog.read().expect("catalog lock");
     let shares = catalog
@@ -33,36 +42,60 @@ pub async fn list_shares(State(state): State<AppState>) -> Json<Vec<ShareSummary
     Json(shares)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only documents whose path starts with this string.
     #[serde(default)]
     prefix: String,
+    /// Include deleted documents.
     #[serde(default)]
     deleted: bool,
+    /// Documents per page.
+    #[param(minimum = 1, maximum = 1000, default = 100, nullable = false)]
     limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A document and its current version.
+#[derive(Serialize, ToSchema)]
 pub struct DocumentSummary {
     path: String,
+    /// The current version (of a deleted document: its deletion).
     version: u32,
     deleted: bool,
     size: u64,
     sha256: String,
+    /// The type of the newest content; null before extraction said.
+    #[schema(required = true)]
     mime: Option<String>,
+    #[schema(required = true)]
     title: Option<String>,
+    /// The file's modification time (RFC 3339).
+    #[schema(format = DateTime)]
     modified: String,
 }
 
-#[derive(Serialize)]
+/// One page of documents in path order.
+#[derive(Serialize, ToSchema)]
 pub struct DocumentPage {
     documents: Vec<DocumentSummary>,
+    /// Pass back as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// Documents in path order; `deleted=true` includes deleted ones; the cursor is the last path seen.
+#[utoipa::path(get, path = "/api/v1/shares/{share}/documents", tag = "shares",
+    params(("share" = String, Path, description = "The share's name"), ListQuery),
+    responses(
+        (status = 200, description = "One page of documents", body = DocumentPage),
+        (status = 400, description = "A bad parameter or cursor", body = super::error::ErrorBody),
+        (status = 404, description = "No such share", body = super::error::ErrorBody),
+    ))]
 pub async fn list_documents(
     State(state): State<AppState>,
     share: Result<Path<String>, PathRejection>,
@@ -128,20 +161,33 @@ fn decode_cursor(c: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request("cursor is not one this API handed out"))
 }
 
-#[derive(Serialize)]
+/// One version of a document.
+#[derive(Serialize, ToSchema)]
 pub struct HistoryEntry {
     version: u32,
     event: crate::catalog::Event,
+    /// When docvault recorded the version (RFC 3339).
+    #[schema(format = DateTime)]
     at: String,
+    /// The file's modification time; null for deletions.
+    #[schema(required = true, format = DateTime)]
     mtime: Option<String>,
     size: u64,
     sha256: String,
+    #[schema(required = true)]
     mime: Option<String>,
+    #[schema(required = true)]
     title: Option<String>,
+    #[schema(required = true)]
     author: Option<String>,
+    /// The archive commit holding the version.
+    #[schema(required = true)]
     commit: Option<String>,
+    #[schema(required = true)]
     renamed_from: Option<String>,
+    #[schema(required = true)]
     renamed_to: Option<String>,
+    #[schema(required = true)]
     restored_from: Option<u32>,
     extraction: Extraction,
 }
@@ -167,19 +213,39 @@ impl From<&VersionRecord> for HistoryEntry {
     }
 }
 
-#[derive(Serialize)]
+/// A document's versions, newest first.
+#[derive(Serialize, ToSchema)]
 pub struct History {
     share: String,
     path: String,
     versions: Vec<HistoryEntry>,
 }
 
+/// A document named in a URL: `…/{share}/…/{*path}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct DocumentParams {
+    /// The share's name.
+    pub share: String,
+    /// The document's share-relative path, percent-encoded, `/` between folders;
+    /// one that would leave the share (`..`, absolute, NUL) is a 400.
+    #[param(min_length = 1)]
+    pub path: String,
+}
+
 /// A document's versions, newest first.
+#[utoipa::path(get, path = "/api/v1/shares/{share}/history/{*path}", tag = "documents",
+    params(DocumentParams),
+    responses(
+        (status = 200, description = "The document's versions, newest first", body = History),
+        (status = 400, description = "A path that would leave the share", body = super::error::ErrorBody),
+        (status = 404, description = "No such share or document", body = super::error::ErrorBody),
+    ))]
 pub async fn history(
     State(state): State<AppState>,
-    params: Result<Path<(String, String)>, PathRejection>,
+    params: Result<Path<DocumentParams>, PathRejection>,
 ) -> Result<Json<History>, ApiError> {
-    let Path((share, path)) = params?;
+    let Path(DocumentParams { share, path }) = params?;
     let path = document_path(&path)?;
     let catalog = state.catalog.read().expect("catalog lock");
     let doc = find(&catalog, &share, &path)?;
@@ -191,9 +257,12 @@ pub async fn history(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FileQuery {
+    /// The version to send; the current one if left out.
+    #[param(minimum = 0, nullable = false)]
     version: Option<u32>,
 }
 
@@ -201,14 +270,41 @@ pub struct FileQuery {
 /// archive. `ETag` is the sha256; `If-None-Match` answers 304, a single
 /// satisfiable `Range` 206 (several ranges are answered whole, as RFC 9110
 /// allows), an unsatisfiable one 416; HEAD sends the headers only.
+#[utoipa::path(method(get, head), path = "/api/v1/shares/{share}/files/{*path}", tag = "documents",
+    params(DocumentParams, FileQuery,
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "ETags already held: 304 if the version's is among them"),
+        ("Range" = Option<String>, Header, nullable = false, description = "`bytes=START-END`: one range gives 206"),
+        ("If-Range" = Option<String>, Header, nullable = false, description = "The ETag the range is for; another version gets everything"),
+    ),
+    responses(
+        (status = 200, description = "The version's bytes, with its own `Content-Type`",
+            content(("*/*")), headers(
+                ("ETag" = String, description = "The sha256 of the bytes, quoted"),
+                ("X-Docvault-Version" = u32, description = "The version sent"),
+                ("Content-Disposition" = String, description = "`attachment` with the file's name"),
+                ("Content-Length" = u64),
+            )),
+        (status = 206, description = "The requested range of the bytes",
+            content(("*/*")), headers(
+                ("ETag" = String), ("X-Docvault-Version" = u32),
+                ("Content-Range" = String, description = "`bytes START-END/SIZE`"),
+            )),
+        (status = 304, description = "`If-None-Match` names this version's ETag", headers(("ETag" = String))),
+        (status = 400, description = "A bad parameter, or a path that would leave the share", body = super::error::ErrorBody),
+        (status = 404, description = "No such share, document or version", body = super::error::ErrorBody),
+        (status = 410, description = "The document is deleted (no version asked), or the version records the deletion", body = super::error::GoneBody),
+        (status = 416, description = "The range is outside the bytes", body = super::error::ErrorBody,
+            headers(("Content-Range" = String, description = "`bytes */SIZE`"))),
+        (status = 500, description = "The archive could not be read", body = super::error::ErrorBody),
+    ))]
 pub async fn download(
     State(state): State<AppState>,
     method: Method,
     request_headers: HeaderMap,
-    params: Result<Path<(String, String)>, PathRejection>,
+    params: Result<Path<DocumentParams>, PathRejection>,
     query: Result<Query<FileQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Path((share, path)) = params?;
+    let Path(DocumentParams { share, path }) = params?;
     let Query(q) = query?;
     let path = document_path(&path)?;
     let record = {
@@ -268,6 +364,9 @@ pub async fn download(
                 format!("the range is outside the version's {size} bytes"),
             )
             .into_response();
+            // The answer is the JSON error, not the document.
+            headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_DISPOSITION);
             e.headers_mut().extend(headers);
             return Ok(e);
         }

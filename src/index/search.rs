@@ -32,7 +32,7 @@ pub const MAX_LIMIT: usize = 1000;
 pub const MAX_OFFSET: usize = 100_000;
 
 /// The answer to a search.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Hits {
     /// Matching documents (after folding versions).
     pub total: usize,
@@ -41,7 +41,7 @@ pub struct Hits {
 }
 
 /// One matching document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Hit {
     pub share: String,
     pub path: String,
@@ -51,9 +51,12 @@ pub struct Hit {
     pub current: bool,
     /// With all_versions, the best score over the matching versions.
     pub score: f32,
+    #[schema(required = true)]
     pub title: Option<String>,
     pub mime: String,
+    /// The version's modification time (RFC 3339).
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub modified: SystemTime,
     /// HTML: the matched words in `<mark>`, everything else escaped.
     pub snippet: String,

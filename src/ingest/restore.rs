@@ -39,7 +39,7 @@ pub struct RestoreRequest {
 }
 
 /// The answer: the document written and its new current version.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Restored {
     pub path: String,
     pub version: u32,
