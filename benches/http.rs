@@ -824,8 +824,12 @@ impl Measured {
                 P99.as_millis()
             )
         });
+        let per_request = match self.wrk.requests {
+            0 => "–".into(),
+            n => format!("{} µs", (self.daemon.on_cpu / n as u32).as_micros()),
+        };
         format!(
-            "| {} | {} | {} + wait {} | {} | {:.1} /s | {} | {target} | {} |",
+            "| {} | {} | {} + wait {} | {per_request} | {} | {:.1} /s | {} | {target} | {} |",
             self.name,
             self.http_cells(),
             share(self.daemon.on_cpu),
@@ -860,7 +864,8 @@ impl Table {
              CPU columns are shares of one CPU over the run: the daemon with its \
              extraction workers on a CPU, + the time its threads were runnable but \
              waiting for a CPU (summed over threads: 300 % = three threads waiting \
-             on average); versions recorded is the ingest rate during the run \
+             on average); CPU per request includes ingest's share (the first row); \
+             versions recorded is the ingest rate during the run \
              (the writer makes 20 files/s); load is /proc/loadavg after the run.\n\n",
             if opts.quick { "--quick" } else { "full" },
             std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -870,8 +875,8 @@ impl Table {
             self.index,
         );
         out.push_str(
-            "| endpoint | requests/s | p50 / p99 | errors | bytes per answer | daemon CPU | wrk CPU | versions recorded | load after | target | met |\n\
-             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |\n",
+            "| endpoint | requests/s | p50 / p99 | errors | bytes per answer | daemon CPU | daemon CPU per request | wrk CPU | versions recorded | load after | target | met |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |\n",
         );
         for run in &self.runs {
             out.push_str(&run.row());
