@@ -123,16 +123,24 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
     info!(%addr, shares = config.shares.len(), "docvault serving");
+    let retention = Arc::new(RwLock::new(config.retention.clone()));
+    let auth = Arc::new(crate::api::auth::Auth::new(config.tokens.clone()));
+    tokio::spawn(reload_on_sighup(
+        config.clone(),
+        auth.clone(),
+        retention.clone(),
+        ingest_tx.clone(),
+    ));
     let state = AppState {
         catalog,
         progress: progress.clone(),
         archive_path,
         searcher,
-        auth: Arc::new(crate::api::auth::Auth::new(config.tokens.clone())),
+        auth,
         ingest: ingest_tx,
         events,
         holds,
-        retention: Arc::new(config.retention.clone()),
+        retention: retention.clone(),
         metrics,
     };
     axum::serve(listener, router(state))
@@ -184,6 +192,84 @@ fn prepare_shares(config: &Config) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// On SIGHUP: reads the configuration file again and takes its tokens and
+/// retention rules (the rest needs a restart, and the log says so). A file
+/// that does not load changes nothing. Each reload is an audit event.
+async fn reload_on_sighup(
+    mut running: Config,
+    auth: Arc<crate::api::auth::Auth>,
+    retention: Arc<RwLock<Vec<crate::config::RetentionRule>>>,
+    ingest: mpsc::Sender<crate::watch::IngestMsg>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        warn!("cannot listen for SIGHUP; configuration reloads need a restart");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let new = match Config::load(&running.file) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "SIGHUP: the configuration does not load; nothing changed");
+                continue;
+            }
+        };
+        if new.tokens.is_empty() && !running.server.listen.ip().is_loopback() {
+            warn!(
+                "SIGHUP: the new configuration has no [[tokens]] on a non-loopback address; nothing changed"
+            );
+            continue;
+        }
+        let mut restart = Vec::new();
+        if new.data_dir != running.data_dir {
+            restart.push("data_dir");
+        }
+        if new.server.listen != running.server.listen {
+            restart.push("server.listen");
+        }
+        let names = |c: &Config| {
+            c.shares
+                .iter()
+                .map(|s| (s.name.clone(), s.path.clone()))
+                .collect::<Vec<_>>()
+        };
+        if names(&new) != names(&running) {
+            restart.push("shares");
+        }
+        if format!("{:?}", new.watch) != format!("{:?}", running.watch) {
+            restart.push("watch");
+        }
+        if format!("{:?}", new.extract) != format!("{:?}", running.extract) {
+            restart.push("extract");
+        }
+        auth.replace(new.tokens.clone());
+        *retention.write().expect("rules lock") = new.retention.clone();
+        let tokens: Vec<&str> = new.tokens.iter().map(|t| t.name.as_str()).collect();
+        let rules: Vec<&str> = new.retention.iter().map(|r| r.name.as_str()).collect();
+        info!(?tokens, ?rules, needs_restart = ?restart, "SIGHUP: configuration reloaded");
+        let draft = crate::audit::Draft {
+            at: crate::retention::rfc3339(std::time::SystemTime::now()),
+            kind: "config_reloaded".into(),
+            share: None,
+            path: None,
+            version: None,
+            actor: "sighup".into(),
+            detail: serde_json::json!({
+                "file": new.file.display().to_string(),
+                "tokens": tokens,
+                "retention": rules,
+                "needs_restart": restart,
+            }),
+        };
+        let _ = ingest.send(crate::watch::IngestMsg::Audit(Box::new(draft)));
+        running = Config {
+            tokens: new.tokens,
+            retention: new.retention,
+            ..running
+        };
+    }
 }
 
 async fn shutdown_signal() {

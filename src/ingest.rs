@@ -180,6 +180,18 @@ impl Ingest {
         self
     }
 
+    /// Appends one event to the audit trail and syncs it.
+    fn log_event(&mut self, draft: crate::audit::Draft) {
+        let Some(audit) = &mut self.audit else { return };
+        let kind = draft.kind.clone();
+        if let Err(e) = audit
+            .append(&self.archive, vec![draft], &[])
+            .and_then(|()| self.archive.sync())
+        {
+            error!(kind, error = %e, "cannot log an event in the audit trail");
+        }
+    }
+
     /// Records versions, commit and indexing times and extraction results in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Ingest {
         self.metrics = metrics;
@@ -221,6 +233,7 @@ impl Ingest {
                 Ok(IngestMsg::Batch(batch)) => self.ingest(batch),
                 Ok(IngestMsg::Restore(req)) => self.restore(*req),
                 Ok(IngestMsg::Holds(req)) => self.change_holds(*req),
+                Ok(IngestMsg::Audit(draft)) => self.log_event(*draft),
                 Ok(IngestMsg::StartupDone) => {
                     info!("start-up scan committed");
                     self.startup_done = true;

@@ -66,6 +66,8 @@ pub enum IngestMsg {
     Restore(Box<crate::ingest::RestoreRequest>),
     /// An API request to place or lift a legal hold.
     Holds(Box<crate::ingest::HoldRequest>),
+    /// An event for the audit trail (a configuration reload).
+    Audit(Box<crate::audit::Draft>),
     /// Everything the start-up scan found has been sent.
     StartupDone,
 }

@@ -29,7 +29,8 @@ pub struct Actor {
 /// daemon refuses to start without tokens on a non-loopback address).
 #[derive(Debug)]
 pub struct Auth {
-    tokens: Vec<TokenConfig>,
+    /// Replaced as a whole when the configuration is reloaded (SIGHUP).
+    tokens: std::sync::RwLock<Vec<TokenConfig>>,
 }
 
 /// The actor name of requests when no tokens are configured.
@@ -37,11 +38,18 @@ pub const ANONYMOUS: &str = "anonymous";
 
 impl Auth {
     pub fn new(tokens: Vec<TokenConfig>) -> Auth {
-        Auth { tokens }
+        Auth {
+            tokens: std::sync::RwLock::new(tokens),
+        }
     }
 
     pub fn is_open(&self) -> bool {
-        self.tokens.is_empty()
+        self.tokens.read().expect("tokens lock").is_empty()
+    }
+
+    /// Takes the tokens of a reloaded configuration.
+    pub fn replace(&self, tokens: Vec<TokenConfig>) {
+        *self.tokens.write().expect("tokens lock") = tokens;
     }
 
     /// The caller named by the `Authorization` header, or why there is none.
@@ -72,7 +80,7 @@ impl Auth {
     fn lookup(&self, token: &str) -> Option<Actor> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
-        for t in &self.tokens {
+        for t in self.tokens.read().expect("tokens lock").iter() {
             if bool::from(digest.ct_eq(&t.sha256)) {
                 found = Some(Actor {
                     name: t.name.clone(),

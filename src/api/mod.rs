@@ -50,7 +50,7 @@ pub struct AppState {
     /// The standing legal holds (the writer changes them).
     pub holds: crate::ingest::SharedHolds,
     /// The `[[retention]]` rules, in config order.
-    pub retention: Arc<Vec<crate::config::RetentionRule>>,
+    pub retention: Arc<RwLock<Vec<crate::config::RetentionRule>>>,
 }
 
 impl AppState {

@@ -76,7 +76,8 @@ pub async fn check(
         .read()
         .expect("holds lock")
         .covering(&q.share, &path);
-    let rule = rule_for(&state.retention, &q.share, &path);
+    let rules = state.retention.read().expect("rules lock").clone();
+    let rule = rule_for(&rules, &q.share, &path);
     let catalog = state.catalog.read().expect("catalog lock");
     let share = catalog
         .share(&q.share)
@@ -137,6 +138,7 @@ pub async fn due(
 ) -> Result<Json<Due>, ApiError> {
     let Query(q) = query?;
     let holds = state.holds.read().expect("holds lock").holds.clone();
+    let rules = state.retention.read().expect("rules lock").clone();
     let catalog = state.catalog.read().expect("catalog lock");
     if let Some(share) = &q.share {
         if catalog.share(share).is_none() {
@@ -145,7 +147,7 @@ pub async fn due(
     }
     let versions = retention::due(
         &catalog,
-        &state.retention,
+        &rules,
         &holds,
         q.share.as_deref(),
         SystemTime::now(),

@@ -205,3 +205,61 @@ fn pipe(cmd: &[&str], input: &str) -> String {
     assert!(out.status.success(), "{cmd:?}");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+#[test]
+fn sighup_reloads_tokens_and_rules_and_logs_it() {
+    let d = TestDaemon::new()
+        .tokens(&[("ada", "admin", "old-secret")], "old-secret")
+        .start();
+    let config = std::fs::read_to_string(d.config_path()).unwrap();
+    assert_eq!(
+        d.send_as("GET", "/api/v1/holds", Some("Bearer new-secret"), None)
+            .status,
+        401
+    );
+
+    // A broken file changes nothing.
+    std::fs::write(d.config_path(), format!("{config}\nbogus_key = 1\n")).unwrap();
+    crate::util::signal(d.pid(), "HUP");
+    d.wait_for(
+        || d.log().contains("the configuration does not load"),
+        "the refusal in the log",
+    );
+    assert_eq!(d.request("/api/v1/holds").status, 200);
+
+    let added = format!(
+        "{config}\n[[tokens]]\nname = \"bob\"\nrole = \"reader\"\nsha256 = \"{}\"\n\
+         \n[[retention]]\nname = \"records\"\nretain_for = \"7y\"\n",
+        crate::util::sha256_hex("new-secret")
+    );
+    std::fs::write(d.config_path(), added).unwrap();
+    crate::util::signal(d.pid(), "HUP");
+    d.wait_for(
+        || {
+            d.send_as("GET", "/api/v1/holds", Some("Bearer new-secret"), None)
+                .status
+                == 200
+        },
+        "the new token to work",
+    );
+    d.write("alpha", "a.txt", "x");
+    d.wait_versions("alpha", "a.txt", 1);
+    let (_, check) = d.get_json("/api/v1/retention/check?share=alpha&path=a.txt");
+    assert_eq!(check["policy"], "records");
+    let events = all_events(&d);
+    let reload = events
+        .iter()
+        .find(|e| e["kind"] == "config_reloaded")
+        .expect("a config_reloaded event");
+    assert_eq!(reload["actor"], "sighup");
+    assert_eq!(reload["detail"]["tokens"], json!(["ada", "bob"]));
+    assert_eq!(reload["detail"]["retention"], json!(["records"]));
+    assert_eq!(reload["detail"]["needs_restart"], json!([]));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["kind"] == "config_reloaded")
+            .count(),
+        1
+    );
+}

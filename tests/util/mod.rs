@@ -582,7 +582,7 @@ impl Drop for TestDaemon {
 }
 
 /// Sends `SIG<name>` to `pid` with kill(1).
-fn signal(pid: u32, name: &str) {
+pub fn signal(pid: u32, name: &str) {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
         .arg(pid.to_string())
