@@ -505,12 +505,13 @@ pub fn branch_ref(share: &str) -> String {
     format!("refs/heads/{share}")
 }
 
-fn note_path(commit: Oid) -> String {
+/// Where the note of `commit` lives in the notes tree (two-level fan-out).
+pub(crate) fn note_path(commit: Oid) -> String {
     let hex = commit.to_string();
     format!("{}/{}", &hex[..2], &hex[2..])
 }
 
-fn signature() -> Result<Signature<'static>> {
+pub(crate) fn signature() -> Result<Signature<'static>> {
     git(
         "making signature",
         Signature::now("docvault", "docvault@localhost"),
@@ -519,12 +520,18 @@ fn signature() -> Result<Signature<'static>> {
 
 /// A summary line and one line per change, for people reading `git log`.
 fn commit_message(share: &str, changes: &[Staged]) -> String {
-    let mut msg = match changes {
-        [one] => format!("{share}: {} {}\n\n", one.record.event, one.record.path),
-        _ => format!("{share}: {} changes\n\n", changes.len()),
+    let records: Vec<&VersionRecord> = changes.iter().map(|c| &c.record).collect();
+    records_message(share, &records)
+}
+
+/// The message of a commit holding `records`: a summary line and one line
+/// per version (disposition rewrites messages with the versions it keeps).
+pub(crate) fn records_message(share: &str, records: &[&VersionRecord]) -> String {
+    let mut msg = match records {
+        [one] => format!("{share}: {} {}\n\n", one.event, one.path),
+        _ => format!("{share}: {} changes\n\n", records.len()),
     };
-    for c in changes {
-        let r = &c.record;
+    for r in records {
         msg.push_str(&format!("{} {} (v{})", r.event, r.path, r.version));
         if let Some(from) = &r.renamed_from {
             msg.push_str(&format!(" from {from}"));

@@ -40,6 +40,14 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     let archive_path = config.data_dir.join("archive.git");
     let archive = Archive::open_or_init(&archive_path)?;
     archive.remove_stale_files()?;
+    if let Some(disposed) = crate::dispose::recover(&config.data_dir, &archive, None)
+        .context("cannot finish the disposition a crash interrupted")?
+    {
+        info!(
+            versions = disposed.len(),
+            "finished a disposition a crash interrupted"
+        );
+    }
     for share in &config.shares {
         archive.ensure_branch(&share.name)?;
     }

@@ -7,8 +7,10 @@
 //! repository, a branch per share, a note with the metadata of every version)
 //! and updates the in-memory [`catalog`]; the [`api`] serves shares, documents,
 //! history and any version's bytes over HTTP; the [`cli`] is a client of that
-//! API plus the offline tools. [`daemon`] wires the stages together;
-//! [`metrics`] counts and times what they do for `GET /metrics`.
+//! API plus the offline tools; [`dispose`] removes versions physically from
+//! the archive and the index when their retention ended. [`daemon`] wires the
+//! stages together; [`metrics`] counts and times what they do for
+//! `GET /metrics`.
 
 pub mod api;
 pub mod archive;
@@ -18,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod diff;
+pub mod dispose;
 pub mod extract;
 pub mod holds;
 pub mod index;

@@ -28,7 +28,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
-use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, UserOperation};
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, NoMergePolicy, UserOperation};
 use tantivy::query::{AllQuery, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
@@ -50,6 +50,9 @@ const OPS_PER_BATCH: usize = 1024;
 /// enough that the small segments each commit makes are merged among
 /// themselves, not again and again with a big one (tantivy's default is 10,000).
 const MIN_MERGE_LAYER_DOCS: u32 = 1000;
+/// How often [`Index::purge`] tries to merge every segment into one when a
+/// merge the merge policy started earlier races it.
+const PURGE_MERGE_ATTEMPTS: usize = 100;
 
 /// One version to index.
 #[derive(Debug, Clone, PartialEq)]
@@ -234,6 +237,60 @@ impl Index {
         Ok(())
     }
 
+    /// Removes versions' entries physically (disposition): deletes them,
+    /// commits recording `absorbed`, then merges every segment into one
+    /// without deleted entries and deletes the files of the old segments.
+    /// A deleted entry otherwise keeps its stored text and its terms in its
+    /// segment's files until some merge happens to pick that segment up; so
+    /// do the stale copies `supersede` leaves, which go too. Idempotent.
+    pub fn purge(
+        &mut self,
+        versions: &[(String, String, u32)],
+        absorbed: &BTreeMap<String, String>,
+    ) -> Result<(), IndexError> {
+        // No merge of the policy's may start meanwhile and race ours.
+        self.writer.set_merge_policy(Box::new(NoMergePolicy));
+        let purged = self.purge_with(versions, absorbed);
+        self.writer.set_merge_policy(Box::new(merge_policy()));
+        purged
+    }
+
+    fn purge_with(
+        &mut self,
+        versions: &[(String, String, u32)],
+        absorbed: &BTreeMap<String, String>,
+    ) -> Result<(), IndexError> {
+        for (share, path, version) in versions {
+            self.remove(share, path, *version)?;
+        }
+        self.commit_with(absorbed.clone())?;
+        self.merge_into_one()?;
+        self.writer.garbage_collect_files().wait()?;
+        // Writes the list of managed files the collection shortened, and
+        // makes the reader drop the old segments.
+        self.commit_with(absorbed.clone())
+    }
+
+    /// Merges the committed segments until one is left, without deleted
+    /// entries. A merge the policy started before the purge may end first
+    /// and take segments away from ours, which then fails: merge again.
+    fn merge_into_one(&mut self) -> Result<(), IndexError> {
+        for _ in 0..PURGE_MERGE_ATTEMPTS {
+            let metas = self.writer.index().searchable_segment_metas()?;
+            if metas.len() <= 1 && metas.iter().all(|m| !m.has_deletes()) {
+                return Ok(());
+            }
+            let ids: Vec<_> = metas.iter().map(|m| m.id()).collect();
+            if let Err(e) = self.writer.merge(&ids).wait() {
+                tracing::debug!(error = %e, "merging every index segment raced another merge; again");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        Err(IndexError::Tantivy(TantivyError::InternalError(
+            "cannot merge the index segments into one".into(),
+        )))
+    }
+
     /// Removes every entry of every share (reindex, tests).
     pub fn clear(&mut self) -> Result<(), IndexError> {
         self.flush_ops()?;
@@ -329,6 +386,29 @@ impl Index {
         &self.dir
     }
 
+    /// What the committed segments physically hold, for tests of disposition:
+    /// the number of segments, of deleted entries still in them, and whether
+    /// any segment's term dictionary (of the content, title or author) still
+    /// has `word`, whether or not a live entry uses it.
+    #[cfg(test)]
+    pub(crate) fn physical(&self, word: &str) -> (usize, u32, bool) {
+        let searcher = self.reader.searcher();
+        let mut deleted = 0;
+        let mut present = false;
+        for segment in searcher.segment_readers() {
+            deleted += segment.num_deleted_docs();
+            for field in [self.fields.content, self.fields.title, self.fields.author] {
+                let terms = segment.inverted_index(field).expect("field is indexed");
+                present |= terms
+                    .terms()
+                    .get(word.as_bytes())
+                    .expect("term dictionary reads")
+                    .is_some();
+            }
+        }
+        (searcher.segment_readers().len(), deleted, present)
+    }
+
     /// The committed entry with this version key.
     fn committed(&self, key: &str) -> Result<Option<Entry>, IndexError> {
         let searcher = self.reader.searcher();
@@ -354,10 +434,14 @@ fn writer(index: &tantivy::Index) -> tantivy::Result<IndexWriter<TantivyDocument
         .memory_budget_per_thread(WRITER_HEAP_BYTES / threads)
         .build();
     let writer = index.writer_with_options(options)?;
+    writer.set_merge_policy(Box::new(merge_policy()));
+    Ok(writer)
+}
+
+fn merge_policy() -> LogMergePolicy {
     let mut policy = LogMergePolicy::default();
     policy.set_min_layer_size(MIN_MERGE_LAYER_DOCS);
-    writer.set_merge_policy(Box::new(policy));
-    Ok(writer)
+    policy
 }
 
 /// The absorbed commits of the last commit; a payload that cannot be read
