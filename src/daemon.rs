@@ -59,6 +59,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     let audit = crate::audit::AuditLog::load(&archive)
         .context("cannot read the audit log from the archive")?;
     let events = audit.events();
+    let retention: crate::ingest::SharedRules = Arc::new(RwLock::new(config.retention.clone()));
     let holds: crate::ingest::SharedHolds = Arc::new(RwLock::new(
         crate::holds::load(archive.repo())
             .context("cannot read the legal holds from the archive")?,
@@ -76,7 +77,8 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     ingest = ingest
         .with_metrics(metrics.clone())
         .with_audit(audit)
-        .with_holds(holds.clone());
+        .with_holds(holds.clone())
+        .with_retention(retention.clone());
     let mut searcher = None;
     if config.extract.workers > 0 {
         let (jobs_tx, jobs_rx) = mpsc::channel();
@@ -131,7 +133,6 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
     info!(%addr, shares = config.shares.len(), "docvault serving");
-    let retention = Arc::new(RwLock::new(config.retention.clone()));
     let auth = Arc::new(crate::api::auth::Auth::new(config.tokens.clone()));
     tokio::spawn(reload_on_sighup(
         config.clone(),

@@ -92,6 +92,9 @@ pub struct Disposed {
     /// Whether the blob left the archive (false when a kept version has the
     /// same content, and for deletions).
     pub blob_gone: bool,
+    /// The retention rule that made it due, when the caller named one.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 /// What a disposition did.
@@ -209,6 +212,7 @@ pub fn dispose(
     index: Option<&mut Index>,
     audit: &mut AuditLog,
     versions: &[VersionRef],
+    policies: &BTreeMap<VersionRef, String>,
     actor: &str,
 ) -> Result<Disposition> {
     with_index(data_dir, index, |mut index| {
@@ -221,7 +225,14 @@ pub fn dispose(
             return Ok(Disposition::default());
         }
         let absorbed = index.as_ref().map(|i| i.absorbed());
-        let (journal, rewritten) = plan(archive, &versions, absorbed, audit.absorbed(), actor)?;
+        let (journal, rewritten) = plan(
+            archive,
+            &versions,
+            policies,
+            absorbed,
+            audit.absorbed(),
+            actor,
+        )?;
         fault("before-journal");
         write_journal(data_dir, &journal)?;
         fault("after-journal");
@@ -285,6 +296,7 @@ fn with_index<T>(
 fn plan(
     archive: &Archive,
     versions: &BTreeSet<VersionRef>,
+    policies: &BTreeMap<VersionRef, String>,
     index_absorbed: Option<BTreeMap<String, String>>,
     audit_absorbed: &BTreeMap<String, String>,
     actor: &str,
@@ -325,6 +337,7 @@ fn plan(
             sha256: r.sha256.clone(),
             blob: r.blob.clone(),
             blob_gone: r.blob.as_deref().is_some_and(|b| !kept_blobs.contains(b)),
+            policy: policies.get(&VersionRef::of(r)).cloned(),
         })
         .collect();
 
@@ -788,6 +801,7 @@ fn draft(d: &Disposed, journal: &Journal) -> Draft {
             "size": d.size,
             "blob": d.blob,
             "blob_gone": d.blob_gone,
+            "policy": d.policy,
         }),
     }
 }
@@ -1028,6 +1042,7 @@ mod tests {
                 Some(&mut self.index),
                 &mut self.audit,
                 &refs,
+                &BTreeMap::new(),
                 "retention",
             )
         }
@@ -1494,6 +1509,7 @@ mod tests {
             Some(&mut index),
             &mut audit,
             &versions,
+            &BTreeMap::new(),
             "retention",
         )
         .unwrap();

@@ -27,14 +27,19 @@ use crate::index::{Entry, Index};
 use crate::metrics::Metrics;
 use crate::watch::{IngestMsg, Settled, WatchMsg};
 
+mod dispose;
 mod holds;
 mod restore;
 
+pub use dispose::{DisposeAnswer, DisposeFailure, DisposeRequest, DisposedVersion};
 pub use holds::{HoldError, HoldRequest, SharedHolds};
 pub use restore::{RestoreError, RestoreRequest, Restored};
 
 /// The most changes one commit holds (bulk imports are split).
 pub const MAX_COMMIT: usize = 1000;
+
+/// The `[[retention]]` rules, shared by the writer and the API.
+pub type SharedRules = Arc<RwLock<Vec<crate::config::RetentionRule>>>;
 
 /// Counters the API shows on `/readyz` and `/metrics`.
 #[derive(Debug, Default)]
@@ -62,6 +67,11 @@ pub struct Ingest {
     metrics: Arc<Metrics>,
     audit: Option<crate::audit::AuditLog>,
     holds: Option<SharedHolds>,
+    /// The retention rules (replaced on SIGHUP), for disposition.
+    rules: Option<SharedRules>,
+    /// When each rule's scheduled disposition last ran.
+    auto_last: HashMap<String, std::time::Instant>,
+    data_dir: std::path::PathBuf,
     /// When the batch in hand reached ingest (its commits are timed from it).
     batch_at: Option<Instant>,
     shares: Vec<(String, std::path::PathBuf)>,
@@ -116,6 +126,9 @@ impl Ingest {
             metrics: Arc::default(),
             audit: None,
             holds: None,
+            rules: None,
+            auto_last: HashMap::new(),
+            data_dir: config.data_dir.clone(),
             batch_at: None,
             shares,
             ignore,
@@ -234,6 +247,7 @@ impl Ingest {
                 Ok(IngestMsg::Restore(req)) => self.restore(*req),
                 Ok(IngestMsg::Holds(req)) => self.change_holds(*req),
                 Ok(IngestMsg::Audit(draft)) => self.log_event(*draft),
+                Ok(IngestMsg::Dispose(req)) => self.dispose_request(*req),
                 Ok(IngestMsg::StartupDone) => {
                     info!("start-up scan committed");
                     self.startup_done = true;
@@ -243,6 +257,7 @@ impl Ingest {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             self.take_outcomes();
+            self.auto_dispose();
         }
         self.take_outcomes();
     }

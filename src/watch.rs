@@ -68,6 +68,8 @@ pub enum IngestMsg {
     Holds(Box<crate::ingest::HoldRequest>),
     /// An event for the audit trail (a configuration reload).
     Audit(Box<crate::audit::Draft>),
+    /// An API request to dispose of the due versions (or list them).
+    Dispose(Box<crate::ingest::DisposeRequest>),
     /// Everything the start-up scan found has been sent.
     StartupDone,
 }

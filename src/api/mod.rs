@@ -104,7 +104,8 @@ fn routes(auth: Arc<auth::Auth>) -> OpenApiRouter<AppState> {
     let editors = OpenApiRouter::default().routes(routes!(restore::restore));
     let admins = OpenApiRouter::default()
         .routes(routes!(retention::add_hold))
-        .routes(routes!(retention::remove_hold));
+        .routes(routes!(retention::remove_hold))
+        .routes(routes!(retention::dispose));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))

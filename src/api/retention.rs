@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Actor;
 use super::shares::document_path;
 use super::{ApiError, AppState};
-use crate::ingest::{HoldError, HoldRequest};
+use crate::ingest::{DisposeAnswer, DisposeFailure, DisposeRequest, HoldError, HoldRequest};
 use crate::retention::{self, DueVersion, Hold, Status, rfc3339, rule_for};
 use crate::watch::IngestMsg;
 
@@ -279,4 +279,56 @@ async fn ask_writer(
         HoldError::NotFound(m) => ApiError::not_found(m),
         HoldError::Failed(m) => ApiError::internal(m),
     })
+}
+
+/// What to dispose of.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisposeBody {
+    /// List what would be removed, remove nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// How long a disposition may take on the writer (a rewrite, a purge and a
+/// repack); past it the answer is 503 and the disposition still completes.
+const DISPOSE_WAIT: Duration = Duration::from_secs(55);
+
+/// Removes the due versions physically (archive history, objects, index),
+/// never current, held or retained ones; each is a `disposed` event.
+#[utoipa::path(post, path = "/api/v1/retention/dispose", tag = "retention",
+    request_body = DisposeBody,
+    responses(
+        (status = 200, description = "What was (or, for a dry run, would be) disposed", body = DisposeAnswer),
+        (status = 400, description = "A bad body", body = super::error::ErrorBody),
+        (status = 409, description = "Extraction is busy with versions a rewrite would move; nothing was disposed", body = super::error::ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = super::error::ErrorBody),
+        (status = 500, description = "The disposition failed (a started one is finished at the next start)", body = super::error::ErrorBody),
+    ))]
+pub async fn dispose(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    body: Result<Json<DisposeBody>, JsonRejection>,
+) -> Result<Json<DisposeAnswer>, ApiError> {
+    let Json(body) = body?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let request = DisposeRequest {
+        dry_run: body.dry_run,
+        actor: actor.name,
+        reply,
+    };
+    let unavailable = |why: &str| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why);
+    state
+        .ingest
+        .send(IngestMsg::Dispose(Box::new(request)))
+        .map_err(|_| unavailable("the archive writer has stopped"))?;
+    let result = tokio::time::timeout(DISPOSE_WAIT, answer)
+        .await
+        .map_err(|_| unavailable("the disposition is still running; check GET /api/v1/events"))?
+        .map_err(|_| unavailable("the archive writer stopped before answering"))?;
+    match result {
+        Ok(answer) => Ok(Json(answer)),
+        Err(DisposeFailure::Busy(m)) => Err(ApiError::new(StatusCode::CONFLICT, "busy", m)),
+        Err(DisposeFailure::Failed(m)) => Err(ApiError::internal(m)),
+    }
 }

@@ -29,6 +29,8 @@ pub fn run(config: Option<&Path>, _args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let archive_path = config.data_dir.join("archive.git");
     let archive = Archive::open(&archive_path)?;
+    crate::dispose::recover(&config.data_dir, &archive, None)
+        .context("cannot finish the disposition a crash interrupted")?;
     let catalog = archive.load_catalog(config.shares.iter().map(|s| s.name.as_str()))?;
     let jobs: Vec<_> = catalog
         .shares()

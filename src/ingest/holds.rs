@@ -113,7 +113,7 @@ impl Ingest {
         Ok(hold)
     }
 
-    fn hold_list(&self) -> HoldList {
+    pub(super) fn hold_list(&self) -> HoldList {
         self.holds
             .as_ref()
             .map(|h| h.read().expect("holds lock").clone())

@@ -36,6 +36,12 @@ fn routes() -> Vec<(
         ),
         ("DELETE", "/api/v1/holds/1", None, Some("admin")),
         (
+            "POST",
+            "/api/v1/retention/dispose",
+            Some(serde_json::json!({"dry_run": true})),
+            Some("admin"),
+        ),
+        (
             "GET",
             "/api/v1/shares/alpha/documents",
             None,

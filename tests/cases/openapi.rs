@@ -26,6 +26,7 @@ const CONTRACT: &[(&str, &[&str])] = &[
     ("/api/v1/retention/due", &["get"]),
     ("/api/v1/holds", &["get", "post"]),
     ("/api/v1/holds/{id}", &["delete"]),
+    ("/api/v1/retention/dispose", &["post"]),
 ];
 
 #[test]

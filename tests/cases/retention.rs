@@ -284,3 +284,281 @@ fn the_cli_places_lists_and_lifts_holds_and_explains_retention() {
         "{err}"
     );
 }
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            std::fs::read(e.path())
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .map(|e| e.path().to_owned())
+        .collect()
+}
+
+fn all_objects(d: &TestDaemon) -> String {
+    let git_dir = format!("--git-dir={}", d.archive().display());
+    let out = crate::util::git(&[&git_dir, "cat-file", "--batch-all-objects", "--batch"]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn hits(d: &TestDaemon, word: &str) -> u64 {
+    let (status, body) = d.get_json(&format!("/api/v1/search?q={word}&all_versions=true"));
+    assert_eq!(status, 200, "{body}");
+    body["total"].as_u64().unwrap()
+}
+
+fn due_set(d: &TestDaemon) -> Vec<(String, u64)> {
+    let (_, due) = d.get_json("/api/v1/retention/due");
+    due["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["path"].as_str().unwrap().to_owned(),
+                v["version"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// plan.txt: v1 due, v2 kept by keep_last, v3 current; contracts/deal.txt:
+/// v1 due but held; gone.txt: deleted, both versions due.
+fn scenario() -> TestDaemon {
+    let d = TestDaemon::new()
+        .config("\n[[retention]]\nname = \"records\"\nkeep_last = 2\nretain_for = \"2s\"\n")
+        .tokens(
+            &[
+                ("ria", "reader", "reader-secret"),
+                ("ed", "editor", "editor-secret"),
+                ("ada", "admin", "admin-secret"),
+            ],
+            "admin-secret",
+        )
+        .start();
+    for (i, word) in ["pfirstzq", "psecondzq", "pthirdzq"].iter().enumerate() {
+        d.write("alpha", "plan.txt", format!("plan {word}"));
+        d.wait_versions("alpha", "plan.txt", i + 1);
+    }
+    for (i, word) in ["cfirstzq", "csecondzq"].iter().enumerate() {
+        d.write("alpha", "contracts/deal.txt", format!("deal {word}"));
+        d.wait_versions("alpha", "contracts/deal.txt", i + 1);
+    }
+    d.write("alpha", "gone.txt", "gone gfirstzq");
+    d.wait_versions("alpha", "gone.txt", 1);
+    d.remove("alpha", "gone.txt");
+    d.wait_versions("alpha", "gone.txt", 2);
+    let r = d.send(
+        "POST",
+        "/api/v1/holds",
+        Some(&json!({"share": "alpha", "prefix": "contracts/", "reason": "dispute"})),
+    );
+    assert_eq!(r.status, 201);
+    // Every version's text indexed, and the due list complete.
+    d.wait_for(
+        || hits(&d, "pfirstzq") == 1 && hits(&d, "gfirstzq") == 1,
+        "markers indexed",
+    );
+    d.wait_for_within(
+        Duration::from_secs(20),
+        || due_set(&d).len() == 3,
+        "plan v1 and gone v1, v2 to become due",
+    );
+    d
+}
+
+#[test]
+fn disposition_removes_exactly_the_due_versions_from_archive_and_index() {
+    let d = scenario();
+    assert_eq!(
+        due_set(&d),
+        [
+            ("gone.txt".to_owned(), 1),
+            ("gone.txt".to_owned(), 2),
+            ("plan.txt".to_owned(), 1)
+        ]
+    );
+    assert!(all_objects(&d).contains("pfirstzq"));
+    assert!(
+        !files_containing(&d.data_dir().join("index"), "pfirstzq").is_empty(),
+        "the raw index check must see an undisposed marker to mean anything"
+    );
+
+    for who in ["reader-secret", "editor-secret"] {
+        let r = d.send_as(
+            "POST",
+            "/api/v1/retention/dispose",
+            Some(&format!("Bearer {who}")),
+            Some(&json!({"dry_run": true})),
+        );
+        assert_eq!(r.status, 403, "{who}");
+    }
+    let listed = |answer: &Value| -> Vec<(String, u64)> {
+        answer["disposed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["path"].as_str().unwrap().to_owned(),
+                    v["version"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let dry = d.send(
+        "POST",
+        "/api/v1/retention/dispose",
+        Some(&json!({"dry_run": true})),
+    );
+    assert_eq!(dry.status, 200, "{}", dry.text());
+    let dry = dry.json();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(hits(&d, "pfirstzq"), 1, "a dry run removes nothing");
+    let real = d.send("POST", "/api/v1/retention/dispose", Some(&json!({})));
+    assert_eq!(real.status, 200, "{}", real.text());
+    let real = real.json();
+    assert_eq!(
+        listed(&real),
+        listed(&dry),
+        "the dry run lists exactly what the real run removes"
+    );
+    assert_eq!(real["bytes"], "plan pfirstzq".len() + "gone gfirstzq".len());
+    assert_eq!(
+        due_set(&d),
+        Vec::<(String, u64)>::new(),
+        "nothing more is due"
+    );
+
+    // Gone from search, from every git object, from every index file.
+    assert_eq!(hits(&d, "pfirstzq"), 0);
+    assert_eq!(hits(&d, "gfirstzq"), 0);
+    let objects = all_objects(&d);
+    for gone in ["pfirstzq", "gfirstzq"] {
+        assert!(!objects.contains(gone), "{gone} still in a git object");
+        assert_eq!(
+            files_containing(&d.data_dir().join("index"), gone),
+            Vec::<std::path::PathBuf>::new()
+        );
+    }
+    // Held, kept and current versions intact and restorable.
+    for (word, n) in [
+        ("psecondzq", 1),
+        ("pthirdzq", 1),
+        ("cfirstzq", 1),
+        ("csecondzq", 1),
+    ] {
+        assert!(objects.contains(word), "{word} lost");
+        assert_eq!(hits(&d, word), n, "{word}");
+    }
+    let versions: Vec<u64> = d
+        .history("alpha", "plan.txt")
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [3, 2], "the kept versions keep their numbers");
+    assert!(d.history("alpha", "gone.txt").is_empty());
+    assert_eq!(
+        d.file("alpha", "contracts/deal.txt", Some(1)).body,
+        b"deal cfirstzq"
+    );
+    let r = d.send(
+        "POST",
+        "/api/v1/shares/alpha/restore/plan.txt",
+        Some(&json!({"version": 2})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        std::fs::read(d.path("alpha", "plan.txt")).unwrap(),
+        b"plan psecondzq"
+    );
+    let git_dir = format!("--git-dir={}", d.archive().display());
+    crate::util::git(&[&git_dir, "fsck", "--full"]);
+
+    // The proof: one disposed event per version, with its sha256 and actor.
+    let (_, events) = d.get_json("/api/v1/events?limit=1000");
+    let disposed: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "disposed")
+        .collect();
+    assert_eq!(disposed.len(), 3);
+    assert!(disposed.iter().all(|e| e["actor"] == "ada"));
+    assert!(disposed.iter().any(|e| e["path"] == "plan.txt"
+        && e["version"] == 1
+        && e["detail"]["sha256"] == crate::util::sha256_hex("plan pfirstzq")
+        && e["detail"]["policy"] == "records"));
+    assert!(d.cli(&["verify"]).status.success());
+}
+
+#[test]
+fn a_crash_during_disposition_is_finished_at_the_next_start() {
+    let mut d = scenario();
+    d.stop();
+    d.set_env("DOCVAULT_FAULT_DISPOSE", Some("after-branch"));
+    d.restart();
+    let _ = crate::util::http(
+        d.addr(),
+        "POST",
+        "/api/v1/retention/dispose",
+        &[
+            ("Authorization", "Bearer admin-secret"),
+            ("Content-Type", "application/json"),
+        ],
+        Some(b"{}"),
+    );
+    assert!(!d.wait_exit().success(), "the fault kills the daemon");
+    d.set_env("DOCVAULT_FAULT_DISPOSE", None);
+    d.restart();
+    assert!(d.log().contains("finish"), "recovery is logged");
+    assert_eq!(hits(&d, "pfirstzq"), 0);
+    assert!(!all_objects(&d).contains("pfirstzq"));
+    assert!(all_objects(&d).contains("psecondzq"));
+    let versions: Vec<u64> = d
+        .history("alpha", "plan.txt")
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [3, 2]);
+    let git_dir = format!("--git-dir={}", d.archive().display());
+    crate::util::git(&[&git_dir, "fsck", "--full"]);
+    assert!(d.cli(&["verify"]).status.success());
+}
+
+#[test]
+fn auto_dispose_removes_due_versions_on_its_schedule() {
+    let d = TestDaemon::new()
+        .config(
+            "\n[[retention]]\nname = \"scratch\"\npaths = [\"tmp/**\"]\nretain_for = \"1s\"\nauto_dispose = \"1s\"\n\
+             \n[[retention]]\nname = \"records\"\nretain_for = \"1s\"\n",
+        )
+        .start();
+    for (i, word) in ["aonezq", "atwozq"].iter().enumerate() {
+        d.write("alpha", "tmp/scratch.txt", format!("scratch {word}"));
+        d.wait_versions("alpha", "tmp/scratch.txt", i + 1);
+        d.write("alpha", "keep.txt", format!("keep {word}"));
+        d.wait_versions("alpha", "keep.txt", i + 1);
+    }
+    d.wait_for_within(
+        Duration::from_secs(20),
+        || d.history("alpha", "tmp/scratch.txt").len() == 1,
+        "the scratch file's v1 to be disposed automatically",
+    );
+    // The other rule has no auto_dispose: its due version stays until asked.
+    assert_eq!(d.history("alpha", "keep.txt").len(), 2);
+    let (_, events) = d.get_json("/api/v1/events?limit=1000");
+    let disposed: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "disposed")
+        .collect();
+    assert_eq!(disposed.len(), 1);
+    assert_eq!(disposed[0]["actor"], "auto_dispose");
+    assert_eq!(disposed[0]["detail"]["policy"], "scratch");
+}

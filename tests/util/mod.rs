@@ -57,6 +57,7 @@ pub struct TestDaemon {
     extra_config: String,
     as_nobody: bool,
     token: Option<String>,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     addr: Option<SocketAddr>,
 }
@@ -107,6 +108,7 @@ impl TestDaemon {
             extra_config: String::new(),
             as_nobody: false,
             token: None,
+            env: Vec::new(),
             child: None,
             addr: None,
         }
@@ -158,6 +160,14 @@ impl TestDaemon {
         }
         self.token = Some(default.to_owned());
         self
+    }
+
+    /// Sets an environment variable for the daemon (from the next start on).
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            self.env.push((key.to_owned(), v.to_owned()));
+        }
     }
 
     /// The bearer token the test's requests carry, if any.
@@ -399,6 +409,11 @@ impl TestDaemon {
         self.spawn();
     }
 
+    /// Waits for the daemon to exit on its own (a crash); its exit status.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        self.reap()
+    }
+
     /// The daemon's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the daemon is running").id()
@@ -488,6 +503,9 @@ impl TestDaemon {
         };
         cmd.arg("serve").arg("--config").arg(self.config_path());
         cmd.env("DOCVAULT_LOG", "docvault=debug,tower_http=info");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd
     }
 
