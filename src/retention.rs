@@ -482,6 +482,29 @@ mod tests {
     }
 
     #[test]
+    fn a_version_stays_held_until_every_covering_hold_is_lifted() {
+        let versions = doc(&[0, H], false);
+        let r = RetentionRule {
+            retain_for: Some(Duration::from_secs(1)),
+            ..rule()
+        };
+        let now = at(10 * H);
+        let both = [hold(1, ""), hold(2, "plan")];
+        assert_eq!(
+            statuses(&evaluate(&versions, Some(&r), &both, now)),
+            [Held, Current]
+        );
+        assert_eq!(
+            statuses(&evaluate(&versions, Some(&r), &both[1..], now)),
+            [Held, Current]
+        );
+        assert_eq!(
+            statuses(&evaluate(&versions, Some(&r), &[], now)),
+            [Due, Current]
+        );
+    }
+
+    #[test]
     fn thinning_keeps_the_newest_version_per_bucket_like_restic() {
         // Autosaves: 4 in hour 0, 3 in hour 1, 1 in hour 5; keep_hourly 2
         // keeps the newest of hour 5 (the current one) and of hour 1.

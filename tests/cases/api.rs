@@ -711,3 +711,41 @@ fn client_mistakes_get_json_errors_with_the_right_status() {
         );
     }
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_download_finish() {
+    use std::io::{Read, Write};
+    let mut d = TestDaemon::new().start();
+    let big: Vec<u8> = (0..24 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    d.write("alpha", "big.bin", &big);
+    d.wait_versions("alpha", "big.bin", 1);
+
+    let mut stream = std::net::TcpStream::connect(d.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/v1/shares/alpha/files/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = vec![0u8; 64 * 1024];
+    stream.read_exact(&mut first).unwrap();
+    // The client is slow: most of the body is still to come.
+    crate::util::signal(d.pid(), "TERM");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    first.extend(rest);
+    let body_at = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(first.starts_with(b"HTTP/1.1 200"));
+    assert_eq!(
+        first.len() - body_at,
+        big.len(),
+        "the download was cut short"
+    );
+    assert!(first[body_at..] == big[..]);
+    assert!(
+        d.wait_exit().success(),
+        "exit 0 after the in-flight request"
+    );
+}
