@@ -12,6 +12,7 @@ mod restore;
 mod retention;
 mod search;
 mod shares;
+mod writer;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;

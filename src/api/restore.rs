@@ -71,19 +71,14 @@ pub async fn restore(
         actor: actor.name,
         reply,
     };
-    let unavailable = |why: &str| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why);
-    state
-        .ingest
-        .send(IngestMsg::Restore(Box::new(request)))
-        .map_err(|_| unavailable("the archive writer has stopped"))?;
-    let result = tokio::time::timeout(WRITER_WAIT, answer)
-        .await
-        .map_err(|_| {
-            unavailable(
-                "the archive writer is busy; the restore may still happen, check the history",
-            )
-        })?
-        .map_err(|_| unavailable("the archive writer stopped before answering"))?;
+    let result = super::writer::ask(
+        &state,
+        IngestMsg::Restore(Box::new(request)),
+        answer,
+        WRITER_WAIT,
+        "the archive writer is busy; the restore may still happen, check the history",
+    )
+    .await?;
     match result {
         Ok(restored) => Ok(Json(restored)),
         Err(RestoreError::NotFound(m)) => Err(ApiError::not_found(m)),

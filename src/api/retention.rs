@@ -266,15 +266,14 @@ async fn ask_writer(
     request: HoldRequest,
     answer: tokio::sync::oneshot::Receiver<Result<Hold, HoldError>>,
 ) -> Result<Hold, ApiError> {
-    let unavailable = |why: &str| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why);
-    state
-        .ingest
-        .send(IngestMsg::Holds(Box::new(request)))
-        .map_err(|_| unavailable("the archive writer has stopped"))?;
-    let result = tokio::time::timeout(WRITER_WAIT, answer)
-        .await
-        .map_err(|_| unavailable("the archive writer is busy; check GET /api/v1/holds"))?
-        .map_err(|_| unavailable("the archive writer stopped before answering"))?;
+    let result = super::writer::ask(
+        state,
+        IngestMsg::Holds(Box::new(request)),
+        answer,
+        WRITER_WAIT,
+        "the archive writer is busy; check GET /api/v1/holds",
+    )
+    .await?;
     result.map_err(|e| match e {
         HoldError::NotFound(m) => ApiError::not_found(m),
         HoldError::Failed(m) => ApiError::internal(m),
@@ -317,15 +316,14 @@ pub async fn dispose(
         actor: actor.name,
         reply,
     };
-    let unavailable = |why: &str| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why);
-    state
-        .ingest
-        .send(IngestMsg::Dispose(Box::new(request)))
-        .map_err(|_| unavailable("the archive writer has stopped"))?;
-    let result = tokio::time::timeout(DISPOSE_WAIT, answer)
-        .await
-        .map_err(|_| unavailable("the disposition is still running; check GET /api/v1/events"))?
-        .map_err(|_| unavailable("the archive writer stopped before answering"))?;
+    let result = super::writer::ask(
+        &state,
+        IngestMsg::Dispose(Box::new(request)),
+        answer,
+        DISPOSE_WAIT,
+        "the disposition is still running; check GET /api/v1/events",
+    )
+    .await?;
     match result {
         Ok(answer) => Ok(Json(answer)),
         Err(DisposeFailure::Busy(m)) => Err(ApiError::new(StatusCode::CONFLICT, "busy", m)),
