@@ -268,7 +268,42 @@ impl Index {
         self.writer.garbage_collect_files().wait()?;
         // Writes the list of managed files the collection shortened, and
         // makes the reader drop the old segments.
-        self.commit_with(absorbed.clone())
+        self.commit_with(absorbed.clone())?;
+        // A searcher still alive at the first collection (the reader before
+        // that commit, a search in flight) kept the old segments' files:
+        // collect until none is left.
+        self.collect_old_segments()
+    }
+
+    /// Garbage-collects until no file of a segment other than the
+    /// searchable ones is left (a search in flight may hold one briefly).
+    fn collect_old_segments(&mut self) -> Result<(), IndexError> {
+        for _ in 0..PURGE_MERGE_ATTEMPTS {
+            self.writer.garbage_collect_files().wait()?;
+            let live: std::collections::HashSet<String> = self
+                .writer
+                .index()
+                .searchable_segment_metas()?
+                .iter()
+                .map(|m| m.id().uuid_string())
+                .collect();
+            let stale = std::fs::read_dir(&self.dir)
+                .map_err(|source| IndexError::CreateDir {
+                    path: self.dir.clone(),
+                    source,
+                })?
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter_map(|name| name.split_once('.').map(|(stem, _)| stem.to_owned()))
+                .filter(|stem| stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit()))
+                .any(|stem| !live.contains(&stem));
+            if !stale {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(IndexError::Tantivy(TantivyError::InternalError(
+            "old index segments are still in use; their files were not deleted".into(),
+        )))
     }
 
     /// Merges the committed segments until one is left, without deleted
