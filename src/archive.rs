@@ -9,7 +9,10 @@
 //! Blobs are streamed into the object database while their sha256 is
 //! computed, so memory stays flat whatever the file size. Durability comes
 //! from one `syncfs` after the objects are written and one after the refs
-//! moved, instead of libgit2's fsync per object. The notes ref moves before
+//! moved, instead of libgit2's fsync per object. Extraction results that
+//! arrive while versions flow ride on the next version commit's notes
+//! commit; rewritten on their own, they get only the first `syncfs`
+//! (see [`Archive::rewrite_notes`]). The notes ref moves before
 //! the branch: a crash in between leaves a note on an unreachable commit
 //! (harmless), never a version without its record.
 
@@ -262,9 +265,16 @@ impl Archive {
     }
 
     /// Commits one batch of one share: tree update, commit, note, then refs.
+    /// `riders` are notes of earlier commits to replace in the same notes
+    /// commit (extraction results), so they cost no sync of their own.
     ///
     /// Returns the new commit. The records get that commit's id.
-    pub fn commit_batch(&self, share: &str, changes: &mut [Staged]) -> Result<Oid> {
+    pub fn commit_batch(
+        &self,
+        share: &str,
+        changes: &mut [Staged],
+        riders: &[(Oid, String)],
+    ) -> Result<Oid> {
         let parent_id = self.ensure_branch(share)?;
         let parent = git("reading branch head", self.repo.find_commit(parent_id))?;
         let base = git("reading head tree", parent.tree())?;
@@ -286,14 +296,14 @@ impl Archive {
             self.repo
                 .commit(None, &sig, &sig, &message, &tree, &[&parent]),
         )?;
-        let mut note = String::new();
         for change in changes.iter_mut() {
             change.record.commit = Some(commit.to_string());
-            note.push_str(&serde_json::to_string(&change.record).expect("records serialize"));
-            note.push('\n');
         }
-        let notes_commit =
-            self.write_notes(&[(commit, note)], &sig, "Notes added by docvault\n")?;
+        let records: Vec<&VersionRecord> = changes.iter().map(|c| &c.record).collect();
+        let mut notes = Vec::with_capacity(1 + riders.len());
+        notes.push((commit, note_text(records)));
+        notes.extend(riders.iter().cloned());
+        let notes_commit = self.write_notes(&notes, &sig, "Notes added by docvault\n")?;
         self.sync()?;
         git(
             "moving notes ref",
@@ -390,24 +400,25 @@ impl Archive {
             return Ok(());
         }
         let sig = signature()?;
-        let mut texts = Vec::with_capacity(notes.len());
-        for (commit, records) in notes {
-            let mut text = String::new();
-            for r in records {
-                text.push_str(&serde_json::to_string(r).expect("records serialize"));
-                text.push('\n');
-            }
-            texts.push((*commit, text));
-        }
+        let texts: Vec<(Oid, String)> = notes
+            .iter()
+            .map(|(commit, records)| (*commit, note_text(records)))
+            .collect();
         let notes_commit =
             self.write_notes(&texts, &sig, "Extraction results added by docvault\n")?;
+        // One sync, before the ref moves (a ref must never reach the disk
+        // before its objects). No second sync: the ref reaches the disk with
+        // the next sync (the next version commit's first one). Losing it
+        // loses only extraction results, which are redone at the next
+        // start: their versions' notes say `pending` again, and indexing a
+        // version again replaces its entry.
         self.sync()?;
         git(
             "moving notes ref",
             self.repo
                 .reference(NOTES_REF, notes_commit, true, "docvault: extraction"),
         )?;
-        self.sync()
+        Ok(())
     }
 
     /// The version records noted on `commit` (empty if it has no note).
@@ -501,6 +512,16 @@ impl Archive {
     }
 }
 
+/// A note's text: one JSON line per record.
+pub(crate) fn note_text<'a>(records: impl IntoIterator<Item = &'a VersionRecord>) -> String {
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r).expect("records serialize"));
+        text.push('\n');
+    }
+    text
+}
+
 pub fn branch_ref(share: &str) -> String {
     format!("refs/heads/{share}")
 }
@@ -566,7 +587,7 @@ mod tests {
                 mode: FileMode::Blob,
             },
         }];
-        let c1 = archive.commit_batch("alpha", &mut batch).unwrap();
+        let c1 = archive.commit_batch("alpha", &mut batch, &[]).unwrap();
         let b = archive.store_bytes(b"second").unwrap();
         let mut batch = vec![Staged {
             record: record("dir/a.txt", 2, Event::Modified, &b),
@@ -575,7 +596,7 @@ mod tests {
                 mode: FileMode::Blob,
             },
         }];
-        let c2 = archive.commit_batch("alpha", &mut batch).unwrap();
+        let c2 = archive.commit_batch("alpha", &mut batch, &[]).unwrap();
         assert_ne!(c1, c2);
 
         let reopened = Archive::open(archive.path()).unwrap();
@@ -604,12 +625,12 @@ mod tests {
                 mode: FileMode::Blob,
             },
         }];
-        archive.commit_batch("alpha", &mut add).unwrap();
+        archive.commit_batch("alpha", &mut add, &[]).unwrap();
         let mut del = vec![Staged {
             record: record("d/e/f.txt", 2, Event::Deleted, &a),
             tree: TreeOp::Remove,
         }];
-        let c = archive.commit_batch("alpha", &mut del).unwrap();
+        let c = archive.commit_batch("alpha", &mut del, &[]).unwrap();
         let tree = archive.repo().find_commit(c).unwrap().tree().unwrap();
         assert_eq!(tree.len(), 0);
     }

@@ -998,7 +998,7 @@ mod tests {
                     },
                 });
             }
-            let commit = self.archive.commit_batch(share, &mut staged).unwrap();
+            let commit = self.archive.commit_batch(share, &mut staged, &[]).unwrap();
             let now = SystemTime::now();
             for (s, (_, content)) in staged.iter().zip(changes) {
                 let r = &s.record;

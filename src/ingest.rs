@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use git2::FileMode;
 use tracing::{debug, error, info, warn};
@@ -83,6 +83,13 @@ pub struct Ingest {
     results: Option<Receiver<Outcome>>,
     /// Extraction results not yet written to the archive.
     outcomes: Vec<Outcome>,
+    /// When the oldest of `outcomes` arrived.
+    outcomes_at: Option<Instant>,
+    /// Since when the index holds changes not yet committed.
+    index_dirty: Option<Instant>,
+    /// When each version added to the index since its last commit was
+    /// committed to the archive (for the commit-to-searchable metric).
+    indexed: Vec<Instant>,
     index: Option<Index>,
     /// Extraction jobs sent and not yet recorded, per share.
     jobs_out: HashMap<String, usize>,
@@ -91,8 +98,19 @@ pub struct Ingest {
     startup_done: bool,
 }
 
+/// Per archive commit, its version records (a note to write).
+type Notes = BTreeMap<git2::Oid, Vec<VersionRecord>>;
+
 /// Extraction results are written in batches of at most this many.
 const MAX_OUTCOMES: usize = 256;
+
+/// Extraction results ride on the next version commit's notes commit; when
+/// none comes, they wait at most this long for a notes commit of their own.
+const NOTES_EVERY: Duration = Duration::from_millis(100);
+
+/// While versions flow, the index commits at most this often (a tantivy
+/// commit writes and fsyncs segment files and reloads the reader).
+const INDEX_EVERY: Duration = Duration::from_millis(75);
 
 /// A file read into the archive, ready to be judged against its document.
 struct Read {
@@ -137,6 +155,9 @@ impl Ingest {
             extract: None,
             results: None,
             outcomes: Vec::new(),
+            outcomes_at: None,
+            index_dirty: None,
+            indexed: Vec::new(),
             index: None,
             jobs_out: HashMap::new(),
             absorbed: BTreeMap::new(),
@@ -259,27 +280,62 @@ impl Ingest {
             self.take_outcomes();
             self.auto_dispose();
         }
-        self.take_outcomes();
-    }
-
-    /// Records the extraction results that arrived (in batches).
-    fn take_outcomes(&mut self) {
-        let Some(results) = &self.results else { return };
-        while let Ok(outcome) = results.try_recv() {
-            self.outcomes.push(outcome);
-            if self.outcomes.len() >= MAX_OUTCOMES {
-                break;
-            }
-        }
+        self.receive_outcomes();
         self.record_outcomes();
+        if self.index_dirty.is_some() {
+            self.commit_index();
+        }
     }
 
-    /// Writes extraction results into their versions' notes and the catalog.
+    /// Takes the extraction results that arrived; records them when enough
+    /// arrived or the oldest waited [`NOTES_EVERY`], and commits the index
+    /// when its changes waited [`INDEX_EVERY`].
+    fn take_outcomes(&mut self) {
+        self.receive_outcomes();
+        let due = self.outcomes.len() >= MAX_OUTCOMES
+            || self.outcomes_at.is_some_and(|t| t.elapsed() >= NOTES_EVERY);
+        if due {
+            self.record_outcomes();
+        }
+        if self.index_dirty.is_some_and(|t| t.elapsed() >= INDEX_EVERY) {
+            self.commit_index();
+        }
+    }
+
+    /// Moves arrived extraction results into `outcomes` (at most [`MAX_OUTCOMES`]).
+    fn receive_outcomes(&mut self) {
+        let Some(results) = &self.results else { return };
+        while self.outcomes.len() < MAX_OUTCOMES {
+            let Ok(outcome) = results.try_recv() else {
+                break;
+            };
+            self.outcomes.push(outcome);
+            self.outcomes_at.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// Writes the waiting extraction results into their versions' notes (a
+    /// notes commit of their own), the catalog and the index, and commits the index.
     fn record_outcomes(&mut self) {
-        if self.outcomes.is_empty() {
+        let Some((notes, outcomes)) = self.outcome_notes() else {
+            return;
+        };
+        if let Err(e) = self.archive.rewrite_notes(&notes) {
+            error!(error = %e, "cannot record extraction results; they will be redone at the next start");
             return;
         }
+        self.apply_outcomes(outcomes);
+        self.commit_index();
+    }
+
+    /// Takes the waiting extraction results and the notes they rewrite:
+    /// each affected commit's records with the results applied.
+    fn outcome_notes(&mut self) -> Option<(Notes, Vec<Outcome>)> {
+        if self.outcomes.is_empty() {
+            return None;
+        }
         let outcomes = std::mem::take(&mut self.outcomes);
+        self.outcomes_at = None;
         let mut notes: BTreeMap<git2::Oid, Vec<VersionRecord>> = BTreeMap::new();
         for o in &outcomes {
             if let std::collections::btree_map::Entry::Vacant(e) = notes.entry(o.job.commit) {
@@ -301,12 +357,13 @@ impl Ingest {
                 }
             }
         }
-        if let Err(e) = self.archive.rewrite_notes(&notes) {
-            error!(error = %e, "cannot record extraction results; they will be redone at the next start");
-            return;
-        }
+        Some((notes, outcomes))
+    }
+
+    /// Publishes extraction results whose notes are written: catalog and
+    /// index (committed later, see [`INDEX_EVERY`]).
+    fn apply_outcomes(&mut self, outcomes: Vec<Outcome>) {
         let mut catalog = self.catalog.write().expect("catalog lock");
-        let mut indexed = Vec::new();
         for o in &outcomes {
             self.metrics.extraction(o.extracted.status.word());
             let doc = catalog.document_mut(&o.job.share, &o.job.path);
@@ -323,26 +380,24 @@ impl Ingest {
                 .and_then(|d| index_entry(d, o));
             if let (Some(index), Some(entry)) = (&mut self.index, entry) {
                 match index.add(entry) {
-                    Ok(()) => indexed.extend(o.job.committed),
+                    Ok(()) => self.indexed.extend(o.job.committed),
                     Err(e) => error!(path = %o.job.path, error = %e, "cannot index version"),
                 }
             }
         }
         drop(catalog);
+        self.index_dirty.get_or_insert_with(Instant::now);
         self.progress
             .extracted
             .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
-        if self.commit_index() {
-            indexed
-                .iter()
-                .for_each(|at| self.metrics.index_took(at.elapsed()));
-        }
     }
 
     /// Commits the index, recording as absorbed the head of every share
     /// whose versions are all indexed, then updates readiness. True when the
     /// index committed (and its reader reloaded).
     fn commit_index(&mut self) -> bool {
+        self.index_dirty = None;
+        let indexed = std::mem::take(&mut self.indexed);
         let mut searchable = self.index.is_some();
         let outstanding: u64 = self.jobs_out.values().map(|&n| n as u64).sum();
         self.progress
@@ -363,6 +418,11 @@ impl Ingest {
                 error!(error = %e, "cannot commit the search index; it is caught up at the next start");
                 searchable = false;
             }
+        }
+        if searchable {
+            indexed
+                .iter()
+                .for_each(|at| self.metrics.index_took(at.elapsed()));
         }
         // Only now: a search right after /readyz turns 200 must see everything.
         if self.startup_done
@@ -604,7 +664,13 @@ impl Ingest {
         if staged.is_empty() {
             return true;
         }
-        match self.archive.commit_batch(share, &mut staged) {
+        // Waiting extraction results ride on this commit's notes commit.
+        let riders = self.outcome_notes();
+        let rider_notes = riders.as_ref().map(|(notes, _)| note_texts(notes));
+        match self
+            .archive
+            .commit_batch(share, &mut staged, rider_notes.as_deref().unwrap_or(&[]))
+        {
             Ok(commit) => {
                 let committed = Instant::now();
                 if let Some(at) = self.batch_at {
@@ -622,6 +688,9 @@ impl Ingest {
                     {
                         error!(share, error = %e, "cannot append to the audit log; it is caught up at the next start");
                     }
+                }
+                if let Some((_, outcomes)) = riders {
+                    self.apply_outcomes(outcomes);
                 }
                 let mut catalog = self.catalog.write().expect("catalog lock");
                 for s in &staged {
@@ -652,7 +721,7 @@ impl Ingest {
                     }
                 }
                 drop(catalog);
-                self.commit_index();
+                self.index_dirty.get_or_insert_with(Instant::now);
                 self.progress
                     .versions
                     .fetch_add(staged.len() as u64, Ordering::Relaxed);
@@ -662,10 +731,22 @@ impl Ingest {
             Err(e) => {
                 error!(share, error = %e, changes = staged.len(),
                 "cannot commit to the archive; the changes will be picked up by the next scan");
+                if let Some((_, outcomes)) = riders {
+                    self.outcomes.extend(outcomes);
+                    self.outcomes_at.get_or_insert_with(Instant::now);
+                }
                 false
             }
         }
     }
+}
+
+/// Notes as the archive writes them: one JSON line per record.
+fn note_texts(notes: &Notes) -> Vec<(git2::Oid, String)> {
+    notes
+        .iter()
+        .map(|(commit, records)| (*commit, crate::archive::note_text(records)))
+        .collect()
 }
 
 fn parse_time(rfc3339: &str) -> std::time::SystemTime {
