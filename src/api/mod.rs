@@ -40,6 +40,8 @@ pub struct AppState {
     pub catalog: Arc<RwLock<Catalog>>,
     pub progress: Arc<Progress>,
     pub archive_path: PathBuf,
+    /// Opened archive handles for downloads (closed after a disposition).
+    pub archive: Arc<crate::archive::ArchiveReaders>,
     pub searcher: Option<crate::index::Searcher>,
     pub auth: Arc<auth::Auth>,
     /// Requests to the one writer (restores).
@@ -66,6 +68,7 @@ impl AppState {
         AppState {
             catalog,
             progress: progress.clone(),
+            archive: Arc::new(crate::archive::ArchiveReaders::new(&archive_path)),
             archive_path,
             searcher,
             auth: Arc::new(auth::Auth::new(Vec::new())),
