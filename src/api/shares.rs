@@ -380,7 +380,11 @@ pub async fn download(
     if method == Method::HEAD {
         return Ok((status, headers).into_response());
     }
-    let body = stream_blob(state.archive.clone(), blob, *range.start(), length).await?;
+    let body = if size <= WHOLE_READ_LIMIT {
+        read_blob(state.archive.clone(), blob, *range.start(), length).await?
+    } else {
+        stream_blob(state.archive.clone(), blob, *range.start(), length).await?
+    };
     Ok((status, headers, body).into_response())
 }
 
@@ -452,6 +456,38 @@ fn pick_version<'a>(
         return Err(ApiError::gone(message, last));
     }
     Ok(record)
+}
+
+/// Versions up to this size are read in one piece and sent as one buffer;
+/// larger ones are streamed, so memory stays flat whatever the size.
+const WHOLE_READ_LIMIT: u64 = 1 << 20;
+
+/// Reads `length` bytes of a small blob from `skip` on, in one piece, on a
+/// blocking thread: no channel, no task streaming chunks.
+async fn read_blob(
+    readers: std::sync::Arc<crate::archive::ArchiveReaders>,
+    blob: git2::Oid,
+    skip: u64,
+    length: u64,
+) -> Result<Body, ApiError> {
+    let read = tokio::task::spawn_blocking(move || {
+        readers.with(|archive| {
+            let found = archive.repo().find_blob(blob);
+            let found = found.map_err(|e| format!("blob {blob} missing from the archive: {e}"))?;
+            let wanted = usize::try_from(skip)
+                .ok()
+                .zip(usize::try_from(skip + length).ok());
+            wanted
+                .and_then(|(from, to)| found.content().get(from..to))
+                .map(bytes::Bytes::copy_from_slice)
+                .ok_or_else(|| format!("blob {blob} is shorter than its version record says"))
+        })
+    });
+    match read.await.map_err(ApiError::internal)? {
+        Ok(Ok(bytes)) => Ok(Body::from(bytes)),
+        Ok(Err(e)) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }
 
 /// Reads `length` bytes of the blob from `skip` on, on a blocking thread
