@@ -148,6 +148,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         archive_path,
         archive: readers,
         searcher,
+        cpu: crate::api::cpu_permits(),
         auth,
         ingest: ingest_tx,
         events,

@@ -381,7 +381,7 @@ pub async fn download(
         return Ok((status, headers).into_response());
     }
     let body = if size <= WHOLE_READ_LIMIT {
-        read_blob(state.archive.clone(), blob, *range.start(), length).await?
+        read_blob(&state, blob, *range.start(), length).await?
     } else {
         stream_blob(state.archive.clone(), blob, *range.start(), length).await?
     };
@@ -465,12 +465,13 @@ const WHOLE_READ_LIMIT: u64 = 1 << 20;
 /// Reads `length` bytes of a small blob from `skip` on, in one piece, on a
 /// blocking thread: no channel, no task streaming chunks.
 async fn read_blob(
-    readers: std::sync::Arc<crate::archive::ArchiveReaders>,
+    state: &AppState,
     blob: git2::Oid,
     skip: u64,
     length: u64,
 ) -> Result<Body, ApiError> {
-    let read = tokio::task::spawn_blocking(move || {
+    let readers = state.archive.clone();
+    let read = super::on_cpu(state, move || {
         readers.with(|archive| {
             let found = archive.repo().find_blob(blob);
             let found = found.map_err(|e| format!("blob {blob} missing from the archive: {e}"))?;
@@ -483,7 +484,7 @@ async fn read_blob(
                 .ok_or_else(|| format!("blob {blob} is shorter than its version record says"))
         })
     });
-    match read.await.map_err(ApiError::internal)? {
+    match read.await? {
         Ok(Ok(bytes)) => Ok(Body::from(bytes)),
         Ok(Err(e)) => Err(ApiError::internal(e)),
         Err(e) => Err(ApiError::internal(e)),
