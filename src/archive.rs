@@ -522,6 +522,63 @@ pub(crate) fn note_text<'a>(records: impl IntoIterator<Item = &'a VersionRecord>
     text
 }
 
+/// Opened archives for the API's readers, reused across requests: opening
+/// one costs ~60 system calls (repository discovery, config files, the pack
+/// directory), more than reading a small blob. A handle is taken for one
+/// read and put back; [`ArchiveReaders::invalidate`] (the writer calls it
+/// after a disposition repacked and pruned the archive) closes the idle
+/// handles and makes the ones in use close when put back, so no handle
+/// keeps serving disposed blobs or holds pruned packs open.
+pub struct ArchiveReaders {
+    path: PathBuf,
+    generation: std::sync::atomic::AtomicU64,
+    /// Idle handles with the generation they were opened in.
+    idle: std::sync::Mutex<Vec<(u64, Archive)>>,
+}
+
+/// Idle handles kept at most (the API bounds concurrent reads near this).
+const IDLE_READERS: usize = 16;
+
+impl ArchiveReaders {
+    pub fn new(path: &Path) -> ArchiveReaders {
+        ArchiveReaders {
+            path: path.to_owned(),
+            generation: 0.into(),
+            idle: Default::default(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `read` with an opened archive: an idle one of the current
+    /// generation, or a new one.
+    pub fn with<R>(&self, read: impl FnOnce(&Archive) -> R) -> Result<R> {
+        use std::sync::atomic::Ordering;
+        let generation = self.generation.load(Ordering::Acquire);
+        let idle = self.idle.lock().expect("readers lock").pop();
+        let archive = match idle {
+            Some((g, archive)) if g == generation => archive,
+            _ => Archive::open(&self.path)?,
+        };
+        let answer = read(&archive);
+        let mut idle = self.idle.lock().expect("readers lock");
+        if self.generation.load(Ordering::Acquire) == generation && idle.len() < IDLE_READERS {
+            idle.push((generation, archive));
+        }
+        Ok(answer)
+    }
+
+    /// Closes every idle handle; handles in use close when put back.
+    pub fn invalidate(&self) {
+        let mut idle = self.idle.lock().expect("readers lock");
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        idle.clear();
+    }
+}
+
 pub fn branch_ref(share: &str) -> String {
     format!("refs/heads/{share}")
 }
@@ -572,6 +629,26 @@ mod tests {
 
     fn record(path: &str, version: u32, event: Event, blob: &StoredBlob) -> VersionRecord {
         VersionRecord::new("alpha", path, version, event, blob.size, blob.sha256)
+    }
+
+    #[test]
+    fn readers_reuse_a_handle_until_invalidated() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open_or_init(&dir.path().join("archive.git")).unwrap();
+        let a = archive.store_bytes(b"kept").unwrap();
+        let readers = ArchiveReaders::new(archive.path());
+        let idle = || readers.idle.lock().unwrap().len();
+        let read = || readers.with(|h| h.repo().find_blob(a.oid).unwrap().content().to_vec());
+        assert_eq!(read().unwrap(), b"kept");
+        assert_eq!(read().unwrap(), b"kept");
+        assert_eq!(idle(), 1, "one handle, reused");
+        readers.invalidate();
+        assert_eq!(idle(), 0, "idle handles are closed");
+        // A handle in use while the archive is invalidated is not put back.
+        readers.with(|_| readers.invalidate()).unwrap();
+        assert_eq!(idle(), 0);
+        assert_eq!(read().unwrap(), b"kept");
+        assert_eq!(idle(), 1);
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
             .context("cannot read the legal holds from the archive")?,
     ));
 
+    let readers = Arc::new(crate::archive::ArchiveReaders::new(&archive_path));
     let (watch_tx, watch_rx) = mpsc::channel();
     let (ingest_tx, ingest_rx) = mpsc::channel();
     let mut ingest = Ingest::new(
@@ -78,7 +79,8 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         .with_metrics(metrics.clone())
         .with_audit(audit)
         .with_holds(holds.clone())
-        .with_retention(retention.clone());
+        .with_retention(retention.clone())
+        .with_readers(readers.clone());
     let mut searcher = None;
     if config.extract.workers > 0 {
         let (jobs_tx, jobs_rx) = mpsc::channel();
@@ -144,7 +146,9 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
         catalog,
         progress: progress.clone(),
         archive_path,
+        archive: readers,
         searcher,
+        cpu: crate::api::cpu_permits(),
         auth,
         ingest: ingest_tx,
         events,

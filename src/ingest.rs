@@ -96,6 +96,8 @@ pub struct Ingest {
     /// Per share, the last archive commit whose versions are all indexed.
     absorbed: BTreeMap<String, String>,
     startup_done: bool,
+    /// The API's archive handles, closed after a disposition.
+    readers: Option<Arc<crate::archive::ArchiveReaders>>,
 }
 
 /// Per archive commit, its version records (a note to write).
@@ -162,6 +164,7 @@ impl Ingest {
             jobs_out: HashMap::new(),
             absorbed: BTreeMap::new(),
             startup_done: false,
+            readers: None,
         }
     }
 
@@ -224,6 +227,12 @@ impl Ingest {
         {
             error!(kind, error = %e, "cannot log an event in the audit trail");
         }
+    }
+
+    /// Closes the API's idle archive handles after each disposition.
+    pub fn with_readers(mut self, readers: Arc<crate::archive::ArchiveReaders>) -> Ingest {
+        self.readers = Some(readers);
+        self
     }
 
     /// Records versions, commit and indexing times and extraction results in `metrics`.

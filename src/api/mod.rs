@@ -41,7 +41,13 @@ pub struct AppState {
     pub catalog: Arc<RwLock<Catalog>>,
     pub progress: Arc<Progress>,
     pub archive_path: PathBuf,
+    /// Opened archive handles for downloads (closed after a disposition).
+    pub archive: Arc<crate::archive::ArchiveReaders>,
     pub searcher: Option<crate::index::Searcher>,
+    /// Permits for the CPU-bound part of a request (a search, reading a
+    /// small version): about two per CPU, so a burst of requests queues
+    /// here instead of as runnable threads that share the CPUs.
+    pub cpu: Arc<tokio::sync::Semaphore>,
     pub auth: Arc<auth::Auth>,
     /// Requests to the one writer (restores).
     pub ingest: std::sync::mpsc::Sender<crate::watch::IngestMsg>,
@@ -67,8 +73,10 @@ impl AppState {
         AppState {
             catalog,
             progress: progress.clone(),
+            archive: Arc::new(crate::archive::ArchiveReaders::new(&archive_path)),
             archive_path,
             searcher,
+            cpu: cpu_permits(),
             auth: Arc::new(auth::Auth::new(Vec::new())),
             ingest: std::sync::mpsc::channel().0,
             metrics: Arc::new(crate::metrics::Metrics::new(progress)),
@@ -77,6 +85,30 @@ impl AppState {
             retention: Arc::default(),
         }
     }
+}
+
+/// Two permits per CPU: enough to keep the CPUs busy while one request
+/// waits for the disk, few enough that requests queue rather than threads.
+pub fn cpu_permits() -> Arc<tokio::sync::Semaphore> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Arc::new(tokio::sync::Semaphore::new(2 * cpus))
+}
+
+/// Runs `work` on the blocking pool once a [`AppState::cpu`] permit is
+/// free; the permit is held until `work` ends, even if the client goes away.
+pub(crate) async fn on_cpu<R: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, ApiError> {
+    let permit = state.cpu.clone().acquire_owned().await;
+    let permit = permit.expect("the CPU semaphore is never closed");
+    tokio::task::spawn_blocking(move || {
+        let answer = work();
+        drop(permit);
+        answer
+    })
+    .await
+    .map_err(ApiError::internal)
 }
 
 /// The largest request body accepted (restore and hold requests are small JSON).

@@ -71,9 +71,7 @@ pub async fn search(
             "the search index is not open",
         ));
     };
-    let hits = tokio::task::spawn_blocking(move || searcher.search(&query))
-        .await
-        .map_err(ApiError::internal)?;
+    let hits = super::on_cpu(&state, move || searcher.search(&query)).await?;
     match hits {
         Ok(hits) => Ok(Json(hits)),
         Err(IndexError::BadQuery(reason)) => {

@@ -380,7 +380,11 @@ pub async fn download(
     if method == Method::HEAD {
         return Ok((status, headers).into_response());
     }
-    let body = stream_blob(state.archive_path.clone(), blob, *range.start(), length).await?;
+    let body = if size <= WHOLE_READ_LIMIT {
+        read_blob(&state, blob, *range.start(), length).await?
+    } else {
+        stream_blob(state.archive.clone(), blob, *range.start(), length).await?
+    };
     Ok((status, headers, body).into_response())
 }
 
@@ -454,10 +458,44 @@ fn pick_version<'a>(
     Ok(record)
 }
 
-/// Reads `length` bytes of the blob from `skip` on, on a blocking thread,
-/// and streams them out in chunks.
+/// Versions up to this size are read in one piece and sent as one buffer;
+/// larger ones are streamed, so memory stays flat whatever the size.
+const WHOLE_READ_LIMIT: u64 = 1 << 20;
+
+/// Reads `length` bytes of a small blob from `skip` on, in one piece, on a
+/// blocking thread: no channel, no task streaming chunks.
+async fn read_blob(
+    state: &AppState,
+    blob: git2::Oid,
+    skip: u64,
+    length: u64,
+) -> Result<Body, ApiError> {
+    let readers = state.archive.clone();
+    let read = super::on_cpu(state, move || {
+        readers.with(|archive| {
+            let found = archive.repo().find_blob(blob);
+            let found = found.map_err(|e| format!("blob {blob} missing from the archive: {e}"))?;
+            let wanted = usize::try_from(skip)
+                .ok()
+                .zip(usize::try_from(skip + length).ok());
+            wanted
+                .and_then(|(from, to)| found.content().get(from..to))
+                .map(bytes::Bytes::copy_from_slice)
+                .ok_or_else(|| format!("blob {blob} is shorter than its version record says"))
+        })
+    });
+    match read.await? {
+        Ok(Ok(bytes)) => Ok(Body::from(bytes)),
+        Ok(Err(e)) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Reads `length` bytes of the blob from `skip` on, on a blocking thread
+/// with one of the API's opened archive handles, and streams them out in
+/// chunks.
 async fn stream_blob(
-    archive: std::path::PathBuf,
+    readers: std::sync::Arc<crate::archive::ArchiveReaders>,
     blob: git2::Oid,
     skip: u64,
     length: u64,
@@ -465,23 +503,26 @@ async fn stream_blob(
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
     let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
     tokio::task::spawn_blocking(move || {
-        let archive = match crate::archive::Archive::open(&archive) {
-            Ok(a) => a,
-            Err(e) => return drop(opened_tx.send(Err(e.to_string()))),
-        };
-        if !archive.repo().odb().is_ok_and(|odb| odb.exists(blob)) {
-            return drop(opened_tx.send(Err(format!("blob {blob} missing from the archive"))));
-        }
-        let _ = opened_tx.send(Ok(()));
-        let mut sink = ChunkSender {
-            tx: tx.clone(),
-            skip,
-            left: length,
-        };
-        if let Err(e) = archive.copy_blob(blob, &mut sink) {
-            if sink.left > 0 {
-                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        let mut opened = Some(opened_tx);
+        let copied = readers.with(|archive| {
+            let opened = opened.take().expect("taken once");
+            if !archive.repo().odb().is_ok_and(|odb| odb.exists(blob)) {
+                return drop(opened.send(Err(format!("blob {blob} missing from the archive"))));
             }
+            let _ = opened.send(Ok(()));
+            let mut sink = ChunkSender {
+                tx: tx.clone(),
+                skip,
+                left: length,
+            };
+            if let Err(e) = archive.copy_blob(blob, &mut sink) {
+                if sink.left > 0 {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                }
+            }
+        });
+        if let (Err(e), Some(opened)) = (copied, opened) {
+            let _ = opened.send(Err(e.to_string()));
         }
     });
     match opened_rx.await {

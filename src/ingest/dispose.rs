@@ -207,8 +207,12 @@ impl Ingest {
     }
 
     /// Replaces the catalog with the archive's, and the index's absorbed
-    /// heads; reopens the archive so the pruned packs' space is freed.
+    /// heads; reopens the archive (and makes the API reopen its handles) so
+    /// the pruned packs' space is freed and disposed blobs are not served.
     fn reload_catalog(&mut self) {
+        if let Some(readers) = &self.readers {
+            readers.invalidate();
+        }
         match crate::archive::Archive::open(self.archive.path()) {
             Ok(a) => self.archive = a,
             Err(e) => warn!(error = %e, "cannot reopen the archive after a disposition"),

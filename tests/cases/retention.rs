@@ -422,6 +422,8 @@ fn disposition_removes_exactly_the_due_versions_from_archive_and_index() {
     let dry = dry.json();
     assert_eq!(dry["dry_run"], true);
     assert_eq!(hits(&d, "wolframq"), 1, "a dry run removes nothing");
+    // Downloads before the disposition leave opened archive handles behind.
+    assert_eq!(d.file("alpha", "plan.txt", Some(1)).body, b"plan wolframq");
     let real = d.send("POST", "/api/v1/retention/dispose", Some(&json!({})));
     assert_eq!(real.status, 200, "{}", real.text());
     let real = real.json();
@@ -472,6 +474,10 @@ fn disposition_removes_exactly_the_due_versions_from_archive_and_index() {
         d.file("alpha", "contracts/deal.txt", Some(1)).body,
         b"deal bismuthk"
     );
+    // fsck while nothing is being written (a restore's extraction result
+    // moves the notes ref, and fsck reads refs without locking).
+    let git_dir = format!("--git-dir={}", d.archive().display());
+    crate::util::git(&[&git_dir, "fsck", "--full"]);
     let r = d.send(
         "POST",
         "/api/v1/shares/alpha/restore/plan.txt",
@@ -482,8 +488,11 @@ fn disposition_removes_exactly_the_due_versions_from_archive_and_index() {
         std::fs::read(d.path("alpha", "plan.txt")).unwrap(),
         b"plan juniperx"
     );
-    let git_dir = format!("--git-dir={}", d.archive().display());
-    crate::util::git(&[&git_dir, "fsck", "--full"]);
+    assert_eq!(
+        deleted_packs_held(d.pid()),
+        Vec::<String>::new(),
+        "no archive handle keeps a pruned pack"
+    );
 
     // The proof: one disposed event per version, with its sha256 and actor.
     let (_, events) = d.get_json("/api/v1/events?limit=1000");
@@ -567,4 +576,24 @@ fn auto_dispose_removes_due_versions_on_its_schedule() {
     assert_eq!(disposed.len(), 1);
     assert_eq!(disposed[0]["actor"], "auto_dispose");
     assert_eq!(disposed[0]["detail"]["policy"], "scratch");
+}
+
+/// Deleted pack files of the archive the process still maps or holds open.
+fn deleted_packs_held(pid: u32) -> Vec<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut held: Vec<String> = maps
+        .lines()
+        .filter(|l| l.ends_with("(deleted)") && l.contains("objects/pack"))
+        .map(|l| l.split_whitespace().skip(5).collect::<Vec<_>>().join(" "))
+        .collect();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+        let target = std::fs::read_link(fd.unwrap().path()).unwrap_or_default();
+        let target = target.to_string_lossy().into_owned();
+        if target.ends_with("(deleted)") && target.contains("objects/pack") {
+            held.push(target);
+        }
+    }
+    held.sort();
+    held.dedup();
+    held
 }
