@@ -203,6 +203,11 @@ impl Document {
         self.versions.last()
     }
 
+    /// The newest version with content (not a deletion record).
+    pub fn last_content(&self) -> Option<&VersionRecord> {
+        self.versions.iter().rev().find(|v| !v.is_deletion())
+    }
+
     pub fn is_live(&self) -> bool {
         self.current().is_some_and(|v| !v.is_deletion())
     }

@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::shares::{DocumentParams, document_path};
+use super::shares::{DocumentParams, document_path, find, pick_version};
 use super::{ApiError, AppState};
-use crate::catalog::{Catalog, Document, VersionRecord};
+use crate::catalog::VersionRecord;
 use crate::diff::{CellChange, CellsError, Side};
 use crate::extract::{ExtractError, Limits};
 
@@ -104,8 +104,8 @@ pub async fn diff(
     let (old, new) = {
         let catalog = state.catalog.read().expect("catalog lock");
         let doc = find(&catalog, &share, &path)?;
-        let old = content_version(doc, &path, from)?.clone();
-        (old, content_version(doc, &path, to)?.clone())
+        let old = pick_version(doc, &path, Some(from))?.clone();
+        (old, pick_version(doc, &path, Some(to))?.clone())
     };
     let pair = Pair {
         share,
@@ -136,40 +136,6 @@ fn format_param(value: Option<&str>) -> Result<Format, ApiError> {
             "unknown format {other:?}: leave it out (or say unified) for a diff of the text, or use format=cells"
         ))),
     }
-}
-
-fn find<'a>(catalog: &'a Catalog, share: &str, path: &str) -> Result<&'a Document, ApiError> {
-    let state = catalog
-        .share(share)
-        .ok_or_else(|| ApiError::not_found(format!("no share named {share}")))?;
-    state
-        .docs
-        .get(path)
-        .ok_or_else(|| ApiError::not_found(format!("no document {path} in share {share}")))
-}
-
-/// Version `n` of a document, which must have content: unknown is 404, a deletion 410.
-fn content_version<'a>(
-    doc: &'a Document,
-    path: &str,
-    n: u32,
-) -> Result<&'a VersionRecord, ApiError> {
-    let record = doc
-        .version(n)
-        .ok_or_else(|| ApiError::not_found(format!("{path} has no version {n}")))?;
-    if record.is_deletion() {
-        let last = doc
-            .versions
-            .iter()
-            .rev()
-            .find(|v| !v.is_deletion())
-            .map_or(0, |v| v.version);
-        return Err(ApiError::gone(
-            format!("version {n} of {path} records its deletion and has no content"),
-            last,
-        ));
-    }
-    Ok(record)
 }
 
 fn conflict(message: String) -> ApiError {
@@ -443,7 +409,7 @@ mod tests {
 
     use super::*;
     use crate::archive::Archive;
-    use crate::catalog::{Event, Extraction};
+    use crate::catalog::{Catalog, Document, Event, Extraction};
     use crate::index::{Entry, Index};
 
     /// An archive, a catalog and an index holding the versions a test records.

@@ -96,6 +96,6 @@ fn last_content(state: &AppState, (share, path): &(String, String)) -> u32 {
     catalog
         .share(share)
         .and_then(|s| s.docs.get(path))
-        .and_then(|doc| doc.versions.iter().rev().find(|v| !v.is_deletion()))
+        .and_then(|doc| doc.last_content())
         .map_or(0, |v| v.version)
 }

@@ -136,12 +136,7 @@ pub async fn list_documents(
 
 fn summary(path: &str, doc: &Document) -> Option<DocumentSummary> {
     let current = doc.current()?;
-    let content = doc
-        .versions
-        .iter()
-        .rev()
-        .find(|v| !v.is_deletion())
-        .unwrap_or(current);
+    let content = doc.last_content().unwrap_or(current);
     Some(DocumentSummary {
         path: path.to_owned(),
         version: current.version,
@@ -425,7 +420,9 @@ fn wanted_range(headers: &HeaderMap, etag: &str, size: u64) -> Wanted {
     }
 }
 
-fn pick_version<'a>(
+/// The asked version (the current one by default), which must have
+/// content: unknown is 404, a deletion 410 naming the last content version.
+pub(super) fn pick_version<'a>(
     doc: &'a Document,
     path: &str,
     version: Option<u32>,
@@ -440,12 +437,7 @@ fn pick_version<'a>(
             .ok_or_else(|| ApiError::not_found(format!("{path} has no version {n}")))?,
     };
     if record.is_deletion() {
-        let last = doc
-            .versions
-            .iter()
-            .rev()
-            .find(|v| !v.is_deletion())
-            .map_or(0, |v| v.version);
+        let last = doc.last_content().map_or(0, |v| v.version);
         let message = match version {
             None => format!(
                 "{path} was deleted (version {}); ask for an earlier version",
@@ -596,7 +588,7 @@ fn content_disposition(path: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-fn find<'a>(
+pub(super) fn find<'a>(
     catalog: &'a crate::catalog::Catalog,
     share: &str,
     path: &str,
