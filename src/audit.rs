@@ -214,6 +214,29 @@ impl AuditLog {
         drafts: Vec<Draft>,
         absorbed: &[(String, Oid)],
     ) -> Result<()> {
+        self.append_with(archive, drafts, absorbed, false)
+    }
+
+    /// Like [`AuditLog::append`], but the new objects are synced before the
+    /// ref moves, so a power loss can never leave the ref on a commit that
+    /// is not on disk. For events that exist nowhere else (holds, reloads,
+    /// dispositions); version events are re-derived from the notes.
+    pub fn append_durable(
+        &mut self,
+        archive: &Archive,
+        drafts: Vec<Draft>,
+        absorbed: &[(String, Oid)],
+    ) -> Result<()> {
+        self.append_with(archive, drafts, absorbed, true)
+    }
+
+    fn append_with(
+        &mut self,
+        archive: &Archive,
+        drafts: Vec<Draft>,
+        absorbed: &[(String, Oid)],
+        durable: bool,
+    ) -> Result<()> {
         if drafts.is_empty() && absorbed.is_empty() {
             return Ok(());
         }
@@ -246,7 +269,7 @@ impl AuditLog {
         for (share, head) in absorbed {
             absorbed_after.insert(share.clone(), head.to_string());
         }
-        write_commit(archive.repo(), &new, &absorbed_after)?;
+        write_commit(archive, &new, &absorbed_after, durable)?;
         self.absorbed = absorbed_after;
         self.events.write().expect("events lock").extend(new);
         Ok(())
@@ -255,10 +278,12 @@ impl AuditLog {
 
 /// Writes one audit commit on top of [`AUDIT_REF`] and moves the ref.
 fn write_commit(
-    repo: &Repository,
+    archive: &Archive,
     events: &[AuditEvent],
     absorbed: &BTreeMap<String, String>,
+    durable: bool,
 ) -> Result<()> {
+    let repo = archive.repo();
     let mut lines = String::new();
     for e in events {
         lines.push_str(&serde_json::to_string(e).expect("events serialize"));
@@ -298,6 +323,9 @@ fn write_commit(
         "writing audit commit",
         repo.commit(None, &sig, &sig, &message, &tree, &parents),
     )?;
+    if durable {
+        archive.sync()?;
+    }
     match parent {
         Some(p) => git(
             "moving the audit ref",

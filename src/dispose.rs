@@ -783,7 +783,7 @@ fn record_audit(archive: &Archive, audit: &mut AuditLog, journal: &Journal) -> R
         .iter()
         .map(|(share, c)| Ok((share.clone(), oid(c)?)))
         .collect::<Result<Vec<_>>>()?;
-    audit.append(archive, drafts, &absorbed)?;
+    audit.append_durable(archive, drafts, &absorbed)?;
     archive.sync()?;
     Ok(())
 }

@@ -66,8 +66,11 @@ pub fn load(repo: &Repository) -> Result<HoldList> {
     })
 }
 
-/// Stores `list` as the new state, with `message` saying what changed.
-pub fn save(repo: &Repository, list: &HoldList, message: &str) -> Result<()> {
+/// Stores `list` as the new state, with `message` saying what changed. The
+/// objects are synced before the ref moves (a power loss never leaves the
+/// ref on a commit that is not on disk); the caller syncs the ref.
+pub fn save(archive: &crate::archive::Archive, list: &HoldList, message: &str) -> Result<()> {
+    let repo = archive.repo();
     let json = serde_json::to_vec_pretty(list).expect("holds serialize");
     let blob = git("writing holds", repo.blob(&json))?;
     let mut tree = git("writing holds", repo.treebuilder(None))?;
@@ -87,6 +90,7 @@ pub fn save(repo: &Repository, list: &HoldList, message: &str) -> Result<()> {
         "writing holds",
         repo.commit(None, &sig, &sig, message, &tree, &parents),
     )?;
+    archive.sync()?;
     match parent {
         Some(p) => git(
             "moving the holds ref",
@@ -124,7 +128,7 @@ mod tests {
             next_id: 2,
             holds: vec![hold.clone()],
         };
-        save(repo, &list, "hold 1 added").unwrap();
+        save(&archive, &list, "hold 1 added").unwrap();
         assert_eq!(load(repo).unwrap(), list);
         assert_eq!(list.covering("alpha", "contracts/a.pdf"), [hold]);
         assert!(list.covering("alpha", "plans/a.pdf").is_empty());
@@ -133,7 +137,7 @@ mod tests {
             next_id: 2,
             holds: vec![],
         };
-        save(repo, &empty, "hold 1 removed").unwrap();
+        save(&archive, &empty, "hold 1 removed").unwrap();
         assert_eq!(load(repo).unwrap(), empty);
     }
 }

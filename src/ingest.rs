@@ -222,7 +222,7 @@ impl Ingest {
         let Some(audit) = &mut self.audit else { return };
         let kind = draft.kind.clone();
         if let Err(e) = audit
-            .append(&self.archive, vec![draft], &[])
+            .append_durable(&self.archive, vec![draft], &[])
             .and_then(|()| self.archive.sync())
         {
             error!(kind, error = %e, "cannot log an event in the audit trail");

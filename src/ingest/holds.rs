@@ -128,7 +128,7 @@ impl Ingest {
             "{kind}: hold {} on {}:{:?}\n",
             hold.id, hold.share, hold.prefix
         );
-        holds::save(self.archive.repo(), &list, &message).map_err(|e| fail(&e))?;
+        holds::save(&self.archive, &list, &message).map_err(|e| fail(&e))?;
         if let Some(audit) = &mut self.audit {
             let draft = Draft {
                 at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
@@ -144,7 +144,7 @@ impl Ingest {
                     "to": hold.to,
                 }),
             };
-            if let Err(e) = audit.append(&self.archive, vec![draft], &[]) {
+            if let Err(e) = audit.append_durable(&self.archive, vec![draft], &[]) {
                 error!(error = %e, "cannot log a hold change in the audit trail");
             }
         }
