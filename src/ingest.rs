@@ -168,6 +168,28 @@ impl Ingest {
         }
     }
 
+    /// The commits of `share` up to `head` after the one `absorbed` names
+    /// (all of them without one); `None` when there are none, or when they
+    /// cannot be listed (logged: `what` catches up at the next start).
+    fn commits_after(
+        &self,
+        share: &str,
+        head: git2::Oid,
+        absorbed: &BTreeMap<String, String>,
+        what: &str,
+    ) -> Option<std::collections::HashSet<String>> {
+        let since = absorbed
+            .get(share)
+            .and_then(|c| git2::Oid::from_str(c).ok());
+        if since == Some(head) {
+            return None;
+        }
+        self.archive
+            .commits_since(head, since)
+            .map_err(|e| error!(share, error = %e, "cannot list the commits {what} lacks"))
+            .ok()
+    }
+
     /// Keeps the audit log: first logs the versions of every commit after
     /// the one it last absorbed (a crash between an archive commit and its
     /// audit commit loses nothing), then every new version as it commits.
@@ -178,19 +200,10 @@ impl Ingest {
             let catalog = self.catalog.read().expect("catalog lock");
             for (share, state) in catalog.shares() {
                 let Some(head) = state.head else { continue };
-                let since = audit
-                    .absorbed()
-                    .get(share)
-                    .and_then(|c| git2::Oid::from_str(c).ok());
-                if since == Some(head) {
+                let Some(commits) =
+                    self.commits_after(share, head, audit.absorbed(), "the audit log")
+                else {
                     continue;
-                }
-                let commits = match self.archive.commits_since(head, since) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        error!(share, error = %e, "cannot list commits for the audit log");
-                        continue;
-                    }
                 };
                 let mut versions: Vec<&VersionRecord> = state
                     .docs
@@ -453,18 +466,8 @@ impl Ingest {
             let catalog = self.catalog.read().expect("catalog lock");
             for (share, state) in catalog.shares() {
                 let Some(head) = state.head else { continue };
-                let since = absorbed
-                    .get(share)
-                    .and_then(|c| git2::Oid::from_str(c).ok());
-                if since == Some(head) {
+                let Some(commits) = self.commits_after(share, head, &absorbed, "the index") else {
                     continue;
-                }
-                let commits = match self.archive.commits_since(head, since) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        error!(share, error = %e, "cannot list commits to index");
-                        continue;
-                    }
                 };
                 for doc in state.docs.values() {
                     let mut previous: Option<&VersionRecord> = None;
