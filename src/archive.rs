@@ -7,7 +7,13 @@
 //! version and everything else (catalog, index) can be rebuilt from it.
 //!
 //! Blobs are streamed into the object database while their sha256 is
-//! computed, so memory stays flat whatever the file size. Durability comes
+//! computed, so memory stays flat whatever the file size. A batch's new
+//! objects (blobs up to [`INLINE_LIMIT`], trees, the commit, its note) are
+//! kept in memory and written as one pack when the batch is committed:
+//! creating files is what a commit spends most of its time on, and a pack
+//! is two files where loose objects are one per object. Larger blobs are
+//! streamed to loose objects. [`crate::packs`] merges the small packs this
+//! leaves behind. Durability comes
 //! from one `syncfs` after the objects are written and one after the refs
 //! moved, instead of libgit2's fsync per object. Extraction results that
 //! arrive while versions flow ride on the next version commit's notes
@@ -16,11 +22,13 @@
 //! the branch: a crash in between leaves a note on an unreachable commit
 //! (harmless), never a version without its record.
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use git2::{FileMode, ObjectType, Oid, Repository, Signature, build::TreeUpdateBuilder};
+use git2::{FileMode, ObjectType, Odb, Oid, Repository, Signature, build::TreeUpdateBuilder};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{Catalog, VersionRecord};
@@ -28,9 +36,9 @@ use crate::catalog::{Catalog, VersionRecord};
 /// The ref holding one note per commit: the commit's version records, one JSON line each.
 pub const NOTES_REF: &str = "refs/notes/docvault";
 
-/// Files up to this size are read into memory and written in one call;
-/// larger ones are streamed through an odb write stream.
-const INLINE_LIMIT: u64 = 1 << 20;
+/// Files up to this size are read into memory and staged for the batch's
+/// pack; larger ones are streamed through an odb write stream (a loose object).
+pub const INLINE_LIMIT: u64 = 1 << 20;
 
 /// Errors of the archive; each names what it was doing and where.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +55,10 @@ pub enum ArchiveError {
     Record { commit: Oid, reason: String },
     #[error("cannot sync archive at {path}: {source}")]
     Sync { path: PathBuf, source: io::Error },
+    #[error("cannot write the batch's pack: {source}")]
+    Pack { source: io::Error },
+    #[error("archive pack for commit {commit} lacks object {missing}; the refs were not moved")]
+    Incomplete { commit: Oid, missing: String },
 }
 
 type Result<T, E = ArchiveError> = std::result::Result<T, E>;
@@ -85,7 +97,20 @@ pub struct Archive {
     repo: Repository,
     path: PathBuf,
     sync_dir: File,
+    /// The batch being built: an object database whose writes stay in
+    /// memory (a mempack) and whose reads fall through to the archive's
+    /// objects. Created at the first staged write; [`Archive::commit_batch`]
+    /// and [`Archive::rewrite_notes`] write what a commit needs from it as
+    /// one pack. It is kept for the next batch (opening one costs more than
+    /// a small commit) until it holds [`STAGE_LIMIT`] bytes.
+    staging: RefCell<Option<Repository>>,
+    /// Bytes written to `staging` since it was created (blobs and notes).
+    staged_bytes: Cell<u64>,
 }
+
+/// The bytes a batch's in-memory object database may hold before it is
+/// dropped after a commit (its objects are on disk by then).
+const STAGE_LIMIT: u64 = 16 << 20;
 
 impl Archive {
     /// Opens the bare repository at `path`, creating it if it does not exist.
@@ -111,6 +136,8 @@ impl Archive {
             repo,
             path: path.to_owned(),
             sync_dir,
+            staging: RefCell::new(None),
+            staged_bytes: Cell::new(0),
         })
     }
 
@@ -128,6 +155,8 @@ impl Archive {
             repo,
             path: path.to_owned(),
             sync_dir,
+            staging: RefCell::new(None),
+            staged_bytes: Cell::new(0),
         })
     }
 
@@ -145,8 +174,15 @@ impl Archive {
             .into_iter();
         for entry in walker.filter_map(std::result::Result::ok) {
             let name = entry.file_name().to_string_lossy();
+            let orphan_idx =
+                name.ends_with(".idx") && !entry.path().with_extension("pack").exists();
             let stale = entry.file_type().is_file()
-                && (name.ends_with(".lock") || name.starts_with("tmp_object_git2_"));
+                && (name.ends_with(".lock")
+                    || name.starts_with("tmp_object_git2_")
+                    || name.starts_with("pack_git2_")
+                    || name.starts_with("tmp_pack_")
+                    || name.starts_with("tmp_idx_")
+                    || orphan_idx);
             if stale {
                 std::fs::remove_file(entry.path()).map_err(|source| ArchiveError::Sync {
                     path: entry.path().to_owned(),
@@ -254,8 +290,23 @@ impl Archive {
         })
     }
 
-    /// Writes bytes (small files, symlink targets) as a blob.
+    /// Stages bytes (small files, symlink targets) as a blob of the batch
+    /// being built; it reaches the disk with the batch's commit.
     pub fn store_bytes(&self, data: &[u8]) -> Result<StoredBlob> {
+        let oid = self.with_stage(|stage| git("writing blob", stage.blob(data)))?;
+        self.staged_bytes
+            .set(self.staged_bytes.get() + data.len() as u64);
+        Ok(StoredBlob {
+            oid,
+            sha256: Sha256::digest(data).into(),
+            size: data.len() as u64,
+        })
+    }
+
+    /// Writes bytes as a loose blob at once, outside any batch (tests that
+    /// need a blob on disk without committing it).
+    #[cfg(test)]
+    pub(crate) fn store_loose(&self, data: &[u8]) -> Result<StoredBlob> {
         let oid = git("writing blob", self.repo.blob(data))?;
         Ok(StoredBlob {
             oid,
@@ -276,34 +327,41 @@ impl Archive {
         riders: &[(Oid, String)],
     ) -> Result<Oid> {
         let parent_id = self.ensure_branch(share)?;
-        let parent = git("reading branch head", self.repo.find_commit(parent_id))?;
-        let base = git("reading head tree", parent.tree())?;
-        let mut update = TreeUpdateBuilder::new();
-        for change in changes.iter() {
-            match change.tree {
-                TreeOp::Upsert { oid, mode } => {
-                    update.upsert(change.record.path.as_str(), oid, mode)
-                }
-                TreeOp::Remove => update.remove(change.record.path.as_str()),
-            };
-        }
-        let tree_id = git("updating tree", update.create_updated(&self.repo, &base))?;
-        let tree = git("reading new tree", self.repo.find_tree(tree_id))?;
         let sig = signature()?;
         let message = commit_message(share, changes);
-        let commit = git(
-            "writing commit",
-            self.repo
-                .commit(None, &sig, &sig, &message, &tree, &[&parent]),
-        )?;
-        for change in changes.iter_mut() {
-            change.record.commit = Some(commit.to_string());
-        }
-        let records: Vec<&VersionRecord> = changes.iter().map(|c| &c.record).collect();
-        let mut notes = Vec::with_capacity(1 + riders.len());
-        notes.push((commit, note_text(records)));
-        notes.extend(riders.iter().cloned());
-        let notes_commit = self.write_notes(&notes, &sig, "Notes added by docvault\n")?;
+        let (commit, notes_commit) = self.with_stage(|stage| {
+            let parent = git("reading branch head", stage.find_commit(parent_id))?;
+            let base = git("reading head tree", parent.tree())?;
+            let mut update = TreeUpdateBuilder::new();
+            for change in changes.iter() {
+                match change.tree {
+                    TreeOp::Upsert { oid, mode } => {
+                        update.upsert(change.record.path.as_str(), oid, mode)
+                    }
+                    TreeOp::Remove => update.remove(change.record.path.as_str()),
+                };
+            }
+            let tree_id = git("updating tree", update.create_updated(stage, &base))?;
+            let tree = git("reading new tree", stage.find_tree(tree_id))?;
+            let commit = git(
+                "writing commit",
+                stage.commit(None, &sig, &sig, &message, &tree, &[&parent]),
+            )?;
+            for change in changes.iter_mut() {
+                change.record.commit = Some(commit.to_string());
+            }
+            let records: Vec<&VersionRecord> = changes.iter().map(|c| &c.record).collect();
+            let mut notes = Vec::with_capacity(1 + riders.len());
+            notes.push((commit, note_text(records)));
+            notes.extend(riders.iter().cloned());
+            let notes_commit =
+                self.write_notes(stage, &notes, &sig, "Notes added by docvault\n")?;
+            Ok((commit, notes_commit))
+        })?;
+        let paths = changes.iter().map(|c| c.record.path.clone()).collect();
+        let noted = riders.iter().map(|(c, _)| note_path(*c));
+        let noted = noted.chain([note_path(commit)]).collect();
+        self.write_staged(&[(commit, paths), (notes_commit, noted)])?;
         self.sync()?;
         git(
             "moving notes ref",
@@ -324,16 +382,103 @@ impl Archive {
         Ok(commit)
     }
 
+    /// Drops what the batch being built staged (nothing of it was committed).
+    pub fn discard_staged(&self) {
+        self.staging.borrow_mut().take();
+        self.staged_bytes.set(0);
+    }
+
+    /// Runs `write` on the batch being built, starting one if there is none.
+    fn with_stage<R>(&self, write: impl FnOnce(&Repository) -> Result<R>) -> Result<R> {
+        let mut staging = self.staging.borrow_mut();
+        let stage = match staging.take() {
+            Some(stage) => stage,
+            None => {
+                self.staged_bytes.set(0);
+                self.new_stage()?
+            }
+        };
+        let answer = write(&stage);
+        *staging = Some(stage);
+        answer
+    }
+
+    /// An object database that keeps writes in memory and reads the archive's objects.
+    fn new_stage(&self) -> Result<Repository> {
+        let objects = self.path.join("objects");
+        let objects = objects.to_str().ok_or_else(|| ArchiveError::Git {
+            what: format!("staging objects: {} is not UTF-8", objects.display()),
+            source: git2::Error::from_str("path is not UTF-8"),
+        })?;
+        let odb = git("creating staging odb", Odb::new())?;
+        git(
+            "adding memory to staging odb",
+            odb.add_new_mempack_backend(1000).map(drop),
+        )?;
+        git(
+            "adding archive to staging odb",
+            odb.add_disk_alternate(objects),
+        )?;
+        git("opening staging repository", Repository::from_odb(odb))
+    }
+
+    /// Writes the batch being built as one pack (and drops the in-memory
+    /// objects once they pass [`STAGE_LIMIT`]).
+    ///
+    /// `commits` are the batch's new commits, each with the paths it
+    /// changed: a commit's new objects are its tree, the trees along those
+    /// paths and the objects at their ends, so those are what the pack
+    /// holds (objects already on disk, such as streamed blobs, excepted).
+    /// Then every one of them is looked up on disk through the archive's
+    /// own handle, so no ref can move to a commit whose objects stayed in
+    /// memory.
+    fn write_staged(&self, commits: &[(Oid, Vec<String>)]) -> Result<()> {
+        let Some(stage) = self.staging.borrow_mut().take() else {
+            return Ok(());
+        };
+        self.staged_bytes.set(self.staged_bytes.get() + 1024);
+        let disk = git("opening object database", self.repo.odb())?;
+        let mut objects = HashSet::new();
+        for (commit, paths) in commits {
+            objects.extend(objects_along(&stage, *commit, paths)?);
+        }
+        let new: Vec<Oid> = objects
+            .into_iter()
+            .filter(|oid| !disk.exists_ext(*oid, git2::OdbLookupFlags::NO_REFRESH))
+            .collect();
+        if !new.is_empty() {
+            let from = git("opening staging odb", stage.odb())?;
+            write_pack(&from, &disk, &new)?;
+        }
+        if self.staged_bytes.get() < STAGE_LIMIT {
+            *self.staging.borrow_mut() = Some(stage);
+        }
+        for (commit, paths) in commits {
+            let incomplete = |missing: String| ArchiveError::Incomplete {
+                commit: *commit,
+                missing,
+            };
+            let on_disk =
+                objects_along(&self.repo, *commit, paths).map_err(|e| incomplete(e.to_string()))?;
+            if let Some(missing) = on_disk.iter().find(|oid| !disk.exists(**oid)) {
+                return Err(incomplete(missing.to_string()));
+            }
+        }
+        Ok(())
+    }
+
     /// Writes notes with git's two-level fan-out (`ab/cdef…`), so that a
-    /// note write costs the same with ten or a million notes.
+    /// note write costs the same with ten or a million notes. The objects
+    /// go to `stage`.
     fn write_notes(
         &self,
+        stage: &Repository,
         notes: &[(Oid, String)],
         sig: &Signature<'_>,
         message: &str,
     ) -> Result<Oid> {
         let parent = match self.repo.refname_to_id(NOTES_REF) {
-            Ok(id) => Some(git("reading notes", self.repo.find_commit(id))?),
+            Ok(id) => Some(git("reading notes", stage.find_commit(id))?),
             Err(_) => None,
         };
         let base = match &parent {
@@ -341,25 +486,24 @@ impl Archive {
             None => {
                 let empty = git(
                     "empty tree",
-                    self.repo.treebuilder(None).and_then(|b| b.write()),
+                    stage.treebuilder(None).and_then(|b| b.write()),
                 )?;
-                git("empty tree", self.repo.find_tree(empty))?
+                git("empty tree", stage.find_tree(empty))?
             }
         };
         let mut update = TreeUpdateBuilder::new();
         for (target, text) in notes {
-            let blob = git("writing note", self.repo.blob(text.as_bytes()))?;
+            let blob = git("writing note", stage.blob(text.as_bytes()))?;
+            self.staged_bytes
+                .set(self.staged_bytes.get() + text.len() as u64);
             update.upsert(note_path(*target), blob, FileMode::Blob);
         }
-        let tree_id = git(
-            "updating notes tree",
-            update.create_updated(&self.repo, &base),
-        )?;
-        let tree = git("reading notes tree", self.repo.find_tree(tree_id))?;
+        let tree_id = git("updating notes tree", update.create_updated(stage, &base))?;
+        let tree = git("reading notes tree", stage.find_tree(tree_id))?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         git(
             "writing notes commit",
-            self.repo.commit(None, sig, sig, message, &tree, &parents),
+            stage.commit(None, sig, sig, message, &tree, &parents),
         )
     }
 
@@ -404,8 +548,16 @@ impl Archive {
             .iter()
             .map(|(commit, records)| (*commit, note_text(records)))
             .collect();
-        let notes_commit =
-            self.write_notes(&texts, &sig, "Extraction results added by docvault\n")?;
+        let notes_commit = self.with_stage(|stage| {
+            self.write_notes(
+                stage,
+                &texts,
+                &sig,
+                "Extraction results added by docvault\n",
+            )
+        })?;
+        let noted = notes.keys().map(|c| note_path(*c)).collect();
+        self.write_staged(&[(notes_commit, noted)])?;
         // One sync, before the ref moves (a ref must never reach the disk
         // before its objects). No second sync: the ref reaches the disk with
         // the next sync (the next version commit's first one). Losing it
@@ -589,6 +741,104 @@ pub(crate) fn note_path(commit: Oid) -> String {
     format!("{}/{}", &hex[..2], &hex[2..])
 }
 
+/// Writes `objects` of `from` into `to` as one pack, through libgit2's
+/// indexer, which checks the pack and writes its index. Objects are
+/// deflated at zlib's fastest level, like loose objects, and not
+/// deltified (libgit2's pack builder always searches for deltas, which
+/// costs more than a commit is worth; merging packs later may deltify).
+pub(crate) fn write_pack(from: &Odb<'_>, to: &Odb<'_>, objects: &[Oid]) -> Result<()> {
+    let pack_err = |source| ArchiveError::Pack { source };
+    let count =
+        u32::try_from(objects.len()).map_err(|_| pack_err(io::Error::other("too many objects")))?;
+    let writer = git("opening pack writer", to.packwriter())?;
+    let mut out = HashingWriter {
+        inner: io::BufWriter::with_capacity(256 << 10, writer),
+        sha1: sha1::Sha1::new(),
+    };
+    let mut header = b"PACK".to_vec();
+    header.extend(2u32.to_be_bytes());
+    header.extend(count.to_be_bytes());
+    out.write_all(&header).map_err(pack_err)?;
+    for oid in objects {
+        let object = git(format!("reading staged object {oid}"), from.read(*oid))?;
+        let header = pack_entry_header(object.kind(), object.len()).map_err(pack_err)?;
+        out.write_all(&header).map_err(pack_err)?;
+        let mut z = flate2::write::ZlibEncoder::new(&mut out, flate2::Compression::fast());
+        z.write_all(object.data()).map_err(pack_err)?;
+        z.finish().map_err(pack_err)?;
+    }
+    let trailer = out.sha1.finalize();
+    let mut writer = out.inner;
+    writer.write_all(&trailer).map_err(pack_err)?;
+    let mut writer = writer.into_inner().map_err(|e| pack_err(e.into_error()))?;
+    git("indexing pack", writer.commit()).map(drop)
+}
+
+/// A pack entry's header: the object type and its size, 4 bits then 7 per byte.
+fn pack_entry_header(kind: ObjectType, size: usize) -> io::Result<Vec<u8>> {
+    let type_bits: u8 = match kind {
+        ObjectType::Commit => 1,
+        ObjectType::Tree => 2,
+        ObjectType::Blob => 3,
+        ObjectType::Tag => 4,
+        other => return Err(io::Error::other(format!("cannot pack a {other} object"))),
+    };
+    let mut size = size as u64;
+    let mut header = vec![(type_bits << 4) | (size & 0x0f) as u8];
+    size >>= 4;
+    while size > 0 {
+        *header.last_mut().expect("header has a byte") |= 0x80;
+        header.push((size & 0x7f) as u8);
+        size >>= 7;
+    }
+    Ok(header)
+}
+
+/// Passes bytes on and hashes them (a pack ends with the SHA-1 of what precedes it).
+struct HashingWriter<W> {
+    inner: W,
+    sha1: sha1::Sha1,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha1.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A commit, its tree, and the trees and objects along `paths` in it (a
+/// path that is not in the tree, removed by the commit, ends where it ends).
+/// Fails if one of those trees or the commit cannot be read.
+fn objects_along(repo: &Repository, commit: Oid, paths: &[String]) -> Result<HashSet<Oid>> {
+    let what = || format!("reading commit {commit}");
+    let commit_obj = git(what(), repo.find_commit(commit))?;
+    let root = git(what(), commit_obj.tree())?;
+    let mut found = HashSet::from([commit, root.id()]);
+    for path in paths {
+        let mut tree = root.clone();
+        let mut parts = path.split('/').peekable();
+        while let Some(part) = parts.next() {
+            let Some(entry) = tree.get_name(part) else {
+                break;
+            };
+            let id = entry.id();
+            found.insert(id);
+            if parts.peek().is_none() || entry.kind() != Some(ObjectType::Tree) {
+                break;
+            }
+            drop(entry);
+            tree = git(format!("reading tree {id}"), repo.find_tree(id))?;
+        }
+    }
+    Ok(found)
+}
+
 pub(crate) fn signature() -> Result<Signature<'static>> {
     git(
         "making signature",
@@ -631,11 +881,125 @@ mod tests {
         VersionRecord::new("alpha", path, version, event, blob.size, blob.sha256)
     }
 
+    /// Every file of the share's branch, read through a handle opened now.
+    fn tree_on_disk(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let fresh = Archive::open(path).unwrap();
+        let repo = fresh.repo();
+        let head = fresh.branch_head("alpha").unwrap().unwrap();
+        let tree = repo.find_commit(head).unwrap().tree().unwrap();
+        let mut files = std::collections::BTreeMap::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(ObjectType::Blob) {
+                let blob = repo.find_blob(entry.id()).unwrap();
+                let name = format!("{dir}{}", entry.name().unwrap());
+                files.insert(name, blob.content().to_vec());
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .unwrap();
+        files
+    }
+
+    fn loose_objects(path: &Path) -> usize {
+        walkdir::WalkDir::new(path.join("objects"))
+            .into_iter()
+            .filter_map(std::result::Result::ok)
+            .filter(|e| {
+                e.file_type().is_file() && !e.path().starts_with(path.join("objects").join("pack"))
+            })
+            .count()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// Whatever a batch adds, changes and removes in nested folders, a
+        /// handle opened after the commit reads the whole tree as the model
+        /// says: every object a commit needs reached its pack.
+        #[test]
+        fn every_commit_is_complete_on_disk(
+            batches in proptest::collection::vec(
+                proptest::collection::vec((0u8..3, 0u8..3, 0u8..4, proptest::option::of(0u8..5)), 1..6),
+                1..5,
+            ),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let archive = Archive::open_or_init(&dir.path().join("archive.git")).unwrap();
+            let mut model = std::collections::BTreeMap::new();
+            for (round, batch) in batches.iter().enumerate() {
+                let mut changes = std::collections::BTreeMap::new();
+                for (a, b, f, content) in batch {
+                    let path = format!("d{a}/e{b}/f{f}.txt");
+                    changes.insert(path, content.map(|c| format!("{c} of round {round}\n").repeat(c as usize + 1)));
+                }
+                let mut staged = Vec::new();
+                for (path, content) in &changes {
+                    match content {
+                        Some(text) => {
+                            let blob = archive.store_bytes(text.as_bytes()).unwrap();
+                            model.insert(path.clone(), text.as_bytes().to_vec());
+                            staged.push(Staged {
+                                record: record(path, 1, Event::Modified, &blob),
+                                tree: TreeOp::Upsert { oid: blob.oid, mode: FileMode::Blob },
+                            });
+                        }
+                        None if !model.contains_key(path) => {}
+                        None => {
+                            model.remove(path);
+                            let gone = StoredBlob { oid: Oid::ZERO_SHA1, sha256: [0; 32], size: 0 };
+                            staged.push(Staged {
+                                record: record(path, 2, Event::Deleted, &gone),
+                                tree: TreeOp::Remove,
+                            });
+                        }
+                    }
+                }
+                if staged.is_empty() {
+                    continue;
+                }
+                archive.commit_batch("alpha", &mut staged, &[]).unwrap();
+                proptest::prop_assert_eq!(&tree_on_disk(archive.path()), &model);
+            }
+            proptest::prop_assert_eq!(loose_objects(archive.path()), 2, "only ensure_branch's empty tree and first commit are loose");
+        }
+    }
+
+    #[test]
+    fn stale_pack_files_are_removed_and_packs_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open_or_init(&dir.path().join("archive.git")).unwrap();
+        let blob = archive.store_bytes(b"kept").unwrap();
+        let mut staged = vec![Staged {
+            record: record("a.txt", 1, Event::Created, &blob),
+            tree: TreeOp::Upsert {
+                oid: blob.oid,
+                mode: FileMode::Blob,
+            },
+        }];
+        archive.commit_batch("alpha", &mut staged, &[]).unwrap();
+        let pack_dir = archive.path().join("objects").join("pack");
+        for stale in [
+            "pack_git2_0123abcd",
+            "tmp_pack_XYZ",
+            "pack-1234.idx",
+            "pack-5678.idx.lock",
+        ] {
+            std::fs::write(pack_dir.join(stale), b"half written").unwrap();
+        }
+        assert_eq!(archive.remove_stale_files().unwrap(), 4);
+        assert_eq!(
+            crate::packs::list(archive.path()).unwrap().len(),
+            1,
+            "the real pack stays"
+        );
+        assert_eq!(tree_on_disk(archive.path())["a.txt"], b"kept");
+    }
+
     #[test]
     fn readers_reuse_a_handle_until_invalidated() {
         let dir = tempfile::tempdir().unwrap();
         let archive = Archive::open_or_init(&dir.path().join("archive.git")).unwrap();
-        let a = archive.store_bytes(b"kept").unwrap();
+        let a = archive.store_loose(b"kept").unwrap();
         let readers = ArchiveReaders::new(archive.path());
         let idle = || readers.idle.lock().unwrap().len();
         let read = || readers.with(|h| h.repo().find_blob(a.oid).unwrap().content().to_vec());

@@ -1562,7 +1562,7 @@ mod tests {
     #[test]
     fn objects_a_crash_left_unreferenced_go_with_the_next_disposition() {
         let mut v = scenario();
-        let garbage = v.archive.store_bytes(M1.repeat(2).as_bytes()).unwrap();
+        let garbage = v.archive.store_loose(M1.repeat(2).as_bytes()).unwrap();
         v.dispose(&[("alpha", "plan.txt", 1)]).unwrap();
         let archive = Archive::open(v.archive.path()).unwrap();
         assert!(!archive.repo().odb().unwrap().exists(garbage.oid));

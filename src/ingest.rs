@@ -38,6 +38,10 @@ pub use restore::{RestoreError, RestoreRequest, Restored};
 /// The most changes one commit holds (bulk imports are split).
 pub const MAX_COMMIT: usize = 1000;
 
+/// The most bytes of small files one commit stages in memory before it
+/// writes them as a pack (larger files are streamed and do not count).
+pub const MAX_STAGED: u64 = 16 << 20;
+
 /// The `[[retention]]` rules, shared by the writer and the API.
 pub type SharedRules = Arc<RwLock<Vec<crate::config::RetentionRule>>>;
 
@@ -98,6 +102,8 @@ pub struct Ingest {
     startup_done: bool,
     /// The API's archive handles, closed after a disposition.
     readers: Option<Arc<crate::archive::ArchiveReaders>>,
+    /// Merges the small packs commits leave, beside the writer.
+    packs: crate::packs::Merger,
 }
 
 /// Per archive commit, its version records (a note to write).
@@ -165,6 +171,7 @@ impl Ingest {
             absorbed: BTreeMap::new(),
             startup_done: false,
             readers: None,
+            packs: Default::default(),
         }
     }
 
@@ -228,6 +235,28 @@ impl Ingest {
         }
         self.audit = Some(audit);
         self
+    }
+
+    /// Lets go of the packs finished merges removed, now and then, and
+    /// starts the next merge when one is due. Only between batches:
+    /// nothing is staged then.
+    fn tend_packs(&mut self) {
+        if self.packs.reopen_due() {
+            self.reopen_archive();
+        }
+        self.packs.start_if_due(self.archive.path());
+    }
+
+    /// Reopens the archive, and makes the API reopen its handles, so that
+    /// packs removed by a merge or a disposition are let go of.
+    fn reopen_archive(&mut self) {
+        if let Some(readers) = &self.readers {
+            readers.invalidate();
+        }
+        match Archive::open(self.archive.path()) {
+            Ok(a) => self.archive = a,
+            Err(e) => warn!(error = %e, "cannot reopen the archive"),
+        }
     }
 
     /// Appends one event to the audit trail and syncs it.
@@ -301,7 +330,9 @@ impl Ingest {
             }
             self.take_outcomes();
             self.auto_dispose();
+            self.tend_packs();
         }
+        self.packs.wait();
         self.receive_outcomes();
         self.record_outcomes();
         if self.index_dirty.is_some() {
@@ -530,7 +561,7 @@ impl Ingest {
                 .map(|i| (i.key.clone(), i))
                 .collect()
         };
-        for chunk in present.chunks(MAX_COMMIT) {
+        for chunk in commit_chunks(&present) {
             let reads: Vec<Read> = chunk
                 .iter()
                 .filter_map(|item| self.read(&name, item))
@@ -674,6 +705,7 @@ impl Ingest {
     /// rescanned later. Whether the commit was made.
     fn commit(&mut self, share: &str, mut staged: Vec<Staged>) -> bool {
         if staged.is_empty() {
+            self.archive.discard_staged();
             return true;
         }
         // Waiting extraction results ride on this commit's notes commit.
@@ -733,6 +765,7 @@ impl Ingest {
                     }
                 }
                 drop(catalog);
+                self.tend_packs();
                 self.index_dirty.get_or_insert_with(Instant::now);
                 self.progress
                     .versions
@@ -751,6 +784,29 @@ impl Ingest {
             }
         }
     }
+}
+
+/// Splits settled files into commits of at most [`MAX_COMMIT`] files and
+/// [`MAX_STAGED`] bytes held in memory.
+fn commit_chunks(items: &[Settled]) -> impl Iterator<Item = &[Settled]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut staged = 0;
+        let mut end = 0;
+        while end < rest.len() && end < MAX_COMMIT && (end == 0 || staged < MAX_STAGED) {
+            let size = rest[end].stat.map_or(0, |s| s.size);
+            if size <= crate::archive::INLINE_LIMIT {
+                staged += size;
+            }
+            end += 1;
+        }
+        let (chunk, tail) = rest.split_at(end);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// Notes as the archive writes them: one JSON line per record.

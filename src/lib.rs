@@ -8,7 +8,8 @@
 //! and updates the in-memory [`catalog`]; the [`api`] serves shares, documents,
 //! history and any version's bytes over HTTP; the [`cli`] is a client of that
 //! API plus the offline tools; [`dispose`] removes versions physically from
-//! the archive and the index when their retention ended. [`daemon`] wires the
+//! the archive and the index when their retention ended; [`packs`] merges the
+//! small packs that commits leave. [`daemon`] wires the
 //! stages together; [`metrics`] counts and times what they do for
 //! `GET /metrics`.
 
@@ -26,5 +27,6 @@ pub mod holds;
 pub mod index;
 pub mod ingest;
 pub mod metrics;
+pub mod packs;
 pub mod retention;
 pub mod watch;

@@ -438,7 +438,7 @@ mod tests {
         /// Records the next version of `path` with these bytes, mime and
         /// extraction status, and indexes `bytes` as its text when the status has text.
         fn version(&mut self, path: &str, bytes: &[u8], mime: &str, status: &str) -> &mut Self {
-            let stored = self.archive.store_bytes(bytes).unwrap();
+            let stored = self.archive.store_loose(bytes).unwrap();
             let n = self
                 .catalog
                 .read()

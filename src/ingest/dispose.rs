@@ -113,6 +113,9 @@ impl Ingest {
         let holds = self.hold_list().holds;
         if !dry_run {
             self.drain_extraction()?;
+            // A merge running beside a rewrite could copy disposed objects
+            // into its new pack after the repack dropped them.
+            self.packs.wait();
         }
         let due: Vec<DueVersion> = {
             let catalog = self.catalog.read().expect("catalog lock");
@@ -210,13 +213,7 @@ impl Ingest {
     /// heads; reopens the archive (and makes the API reopen its handles) so
     /// the pruned packs' space is freed and disposed blobs are not served.
     fn reload_catalog(&mut self) {
-        if let Some(readers) = &self.readers {
-            readers.invalidate();
-        }
-        match crate::archive::Archive::open(self.archive.path()) {
-            Ok(a) => self.archive = a,
-            Err(e) => warn!(error = %e, "cannot reopen the archive after a disposition"),
-        }
+        self.reopen_archive();
         let shares: Vec<String> = self.shares.iter().map(|(n, _)| n.clone()).collect();
         match self.archive.load_catalog(shares.iter().map(String::as_str)) {
             Ok(catalog) => *self.catalog.write().expect("catalog lock") = catalog,

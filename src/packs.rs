@@ -1,0 +1,377 @@
+//! Merging the archive's small packs.
+//!
+//! Every commit writes its new objects as one small pack (see
+//! [`crate::archive`]). Lookups search the packs one after the other, so
+//! they slow down as packs pile up; the writer therefore rolls small packs
+//! up into bigger ones, on a thread of its own so that no commit waits for
+//! it. Which packs are rolled up follows `git repack --geometric=2`: after
+//! a merge, every pack is at least twice the size of all smaller ones
+//! together, so an object is rewritten O(log n) times and the number of
+//! packs stays O(log n).
+//!
+//! A merged pack holds exactly the objects listed in the indexes of the
+//! packs it replaces, so nothing depends on reachability, and it is synced
+//! before they are removed. A reader that has an old pack open keeps
+//! reading it; others find the objects in the new one. Packs larger than
+//! [`MERGE_MAX`] are left alone: merging reads one object at a time into
+//! memory, and only packs written by `git repack` (disposition) can hold
+//! objects larger than [`crate::archive::INLINE_LIMIT`].
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use git2::{Oid, Repository};
+use tracing::{debug, warn};
+
+use crate::archive::ArchiveError;
+
+/// A merge starts when the archive has this many packs (or more).
+pub const MERGE_AT: usize = 24;
+
+/// Handles opened before a merge keep the packs it removed open; the
+/// writer reopens its handles once merges removed this many.
+pub const REOPEN_AFTER: usize = 256;
+
+/// Packs larger than this are never merged.
+pub const MERGE_MAX: u64 = 256 << 20;
+
+/// A pack of the archive: its index file and the size of its pack file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackFile {
+    pub idx: PathBuf,
+    pub size: u64,
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    pub packs: usize,
+    pub objects: usize,
+    pub bytes: u64,
+    pub took: Duration,
+}
+
+/// The archive's packs that have both files, smallest first.
+pub fn list(archive: &Path) -> std::io::Result<Vec<PackFile>> {
+    let mut packs = Vec::new();
+    for entry in std::fs::read_dir(archive.join("objects").join("pack"))? {
+        let idx = entry?.path();
+        if idx.extension().is_none_or(|e| e != "idx") {
+            continue;
+        }
+        match std::fs::metadata(idx.with_extension("pack")) {
+            Ok(meta) => packs.push(PackFile {
+                idx,
+                size: meta.len(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    packs.sort_by(|a, b| (a.size, &a.idx).cmp(&(b.size, &b.idx)));
+    Ok(packs)
+}
+
+/// How many of the smallest packs (`sizes` ascending) to merge into one so
+/// that the sizes form a geometric progression with factor 2 again, merging
+/// at least `at_least` of them; 0 or 1 means there is nothing to merge.
+/// This is `git repack --geometric=2`'s split, with a floor so that merges
+/// come in batches rather than one per commit.
+pub fn roll_up(sizes: &[u64], at_least: usize) -> usize {
+    let weight = |s: u64| s.max(1);
+    let split = (1..sizes.len())
+        .rev()
+        .find(|&i| weight(sizes[i]) < weight(sizes[i - 1]).saturating_mul(2))
+        .map_or(0, |i| i + 1);
+    let mut split = split.max(at_least.min(sizes.len()));
+    if split < 2 {
+        return 0;
+    }
+    let mut total: u64 = sizes[..split].iter().map(|&s| weight(s)).sum();
+    while split < sizes.len() && weight(sizes[split]) < total.saturating_mul(2) {
+        total += weight(sizes[split]);
+        split += 1;
+    }
+    split
+}
+
+/// The objects a version 2 pack index lists.
+pub fn idx_objects(data: &[u8]) -> Result<Vec<Oid>, String> {
+    const HEADER: usize = 8;
+    const FANOUT: usize = 256 * 4;
+    if data.len() < HEADER + FANOUT || data[..4] != [0xff, b't', b'O', b'c'] {
+        return Err("not a pack index".into());
+    }
+    if data[4..8] != 2u32.to_be_bytes() {
+        return Err("not a version 2 pack index".into());
+    }
+    let last = HEADER + FANOUT - 4;
+    let count = u32::from_be_bytes(data[last..last + 4].try_into().expect("4 bytes")) as usize;
+    let names = count
+        .checked_mul(20)
+        .and_then(|n| data.get(HEADER + FANOUT..HEADER + FANOUT + n))
+        .ok_or_else(|| format!("pack index lists {count} objects but is too short"))?;
+    names
+        .chunks_exact(20)
+        .map(|name| Oid::from_bytes(name).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Merges `packs` of the archive at `archive` into one pack, syncs it, and
+/// removes them.
+pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError> {
+    let started = Instant::now();
+    let io_err = |path: &Path, source| ArchiveError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut seen = HashSet::new();
+    let mut objects = Vec::new();
+    for pack in packs {
+        let data = std::fs::read(&pack.idx).map_err(|e| io_err(&pack.idx, e))?;
+        let listed = idx_objects(&data)
+            .map_err(|reason| io_err(&pack.idx, std::io::Error::other(reason)))?;
+        objects.extend(listed.into_iter().filter(|oid| seen.insert(*oid)));
+    }
+    let repo = Repository::open_bare(archive).map_err(|source| ArchiveError::Open {
+        path: archive.to_owned(),
+        source,
+    })?;
+    let odb = repo.odb().map_err(|source| ArchiveError::Git {
+        what: "opening object database".into(),
+        source,
+    })?;
+    crate::archive::write_pack(&odb, &odb, &objects)?;
+    let dir = std::fs::File::open(archive).map_err(|e| io_err(archive, e))?;
+    nix::unistd::syncfs(&dir).map_err(|e| ArchiveError::Sync {
+        path: archive.to_owned(),
+        source: e.into(),
+    })?;
+    for pack in packs {
+        // The index first: a pack without one is invisible, and removed at
+        // the next start if this stops half-way.
+        for file in [pack.idx.clone(), pack.idx.with_extension("pack")] {
+            std::fs::remove_file(&file).map_err(|e| io_err(&file, e))?;
+        }
+    }
+    Ok(Merged {
+        packs: packs.len(),
+        objects: objects.len(),
+        bytes: packs.iter().map(|p| p.size).sum(),
+        took: started.elapsed(),
+    })
+}
+
+/// The packs to merge now, if the archive has [`MERGE_AT`] or more.
+pub fn due(archive: &Path) -> std::io::Result<Vec<PackFile>> {
+    let mut packs = list(archive)?;
+    if packs.len() < MERGE_AT {
+        return Ok(Vec::new());
+    }
+    packs.retain(|p| p.size <= MERGE_MAX);
+    let sizes: Vec<u64> = packs.iter().map(|p| p.size).collect();
+    let n = roll_up(&sizes, sizes.len().saturating_sub(MERGE_AT / 4));
+    packs.truncate(if n >= 2 { n } else { 0 });
+    Ok(packs)
+}
+
+/// Runs merges on a thread of their own, one at a time.
+#[derive(Default)]
+pub struct Merger {
+    running: Option<JoinHandle<Result<Merged, ArchiveError>>>,
+    /// Packs removed by merges since handles were last reopened.
+    removed: usize,
+}
+
+impl Merger {
+    /// Starts a merge if none is running and one is due.
+    pub fn start_if_due(&mut self, archive: &Path) {
+        if self.running.is_some() {
+            return;
+        }
+        let packs = match due(archive) {
+            Ok(packs) if packs.is_empty() => return,
+            Ok(packs) => packs,
+            Err(e) => {
+                warn!(error = %e, "cannot list the archive's packs");
+                return;
+            }
+        };
+        let archive = archive.to_owned();
+        let spawned = std::thread::Builder::new()
+            .name("docvault-packs".into())
+            .spawn(move || merge(&archive, &packs));
+        match spawned {
+            Ok(handle) => self.running = Some(handle),
+            Err(e) => warn!(error = %e, "cannot start merging packs"),
+        }
+    }
+
+    /// Whether merges removed [`REOPEN_AFTER`] packs since the last time
+    /// this said so: then handles opened before should be reopened.
+    pub fn reopen_due(&mut self) -> bool {
+        if self.running.as_ref().is_some_and(JoinHandle::is_finished) {
+            self.wait();
+        }
+        if self.removed >= REOPEN_AFTER {
+            self.removed = 0;
+            return true;
+        }
+        false
+    }
+
+    /// Waits for the running merge, if any, and logs its result.
+    pub fn wait(&mut self) {
+        let Some(handle) = self.running.take() else {
+            return;
+        };
+        match handle.join() {
+            Ok(Ok(m)) => {
+                debug!(
+                    packs = m.packs,
+                    objects = m.objects,
+                    bytes = m.bytes,
+                    took_ms = m.took.as_millis() as u64,
+                    "merged packs"
+                );
+                self.removed += m.packs;
+            }
+            Ok(Err(e)) => warn!(error = %e, "cannot merge packs; they stay as they are"),
+            Err(_) => warn!("merging packs panicked; they stay as they are"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn roll_up_follows_git_geometric_split() {
+        // Already a progression: nothing to do.
+        assert_eq!(roll_up(&[1, 2, 4, 8], 0), 0);
+        assert_eq!(roll_up(&[5], 0), 0);
+        assert_eq!(roll_up(&[5], 3), 0);
+        assert_eq!(roll_up(&[], 0), 0);
+        // Two equal small packs under a big one: merge the two.
+        assert_eq!(roll_up(&[10, 10, 1000], 0), 2);
+        // Many tiny packs whose sum reaches the next: that one joins.
+        assert_eq!(roll_up(&[1, 1, 1, 1, 5, 1000], 0), 5);
+        // A floor merges more than the progression needs, and what the
+        // merged pack then outgrows joins too.
+        assert_eq!(roll_up(&[1, 2, 4, 8, 1000], 2), 4);
+        assert_eq!(roll_up(&[1, 4, 16, 64, 1000], 2), 2);
+        assert_eq!(roll_up(&[1, 2, 4, 8, 1000], 3), 4);
+    }
+
+    proptest! {
+        #[test]
+        fn after_a_roll_up_sizes_are_geometric(
+            mut sizes in prop::collection::vec(1u64..1_000_000, 0..40),
+            at_least in 0usize..40,
+        ) {
+            sizes.sort_unstable();
+            let n = roll_up(&sizes, at_least);
+            prop_assert!(n >= at_least.min(sizes.len()) || n == 0 && sizes.len() < 2);
+            prop_assert!(n <= sizes.len());
+            prop_assert!(n != 1, "one pack is never merged alone");
+            let mut after: Vec<u64> = if n >= 2 {
+                std::iter::once(sizes[..n].iter().sum()).chain(sizes[n..].iter().copied()).collect()
+            } else {
+                sizes.clone()
+            };
+            after.sort_unstable();
+            for pair in after.windows(2) {
+                prop_assert!(pair[1] >= 2 * pair[0], "{:?} -> {:?}", sizes, after);
+            }
+        }
+
+        #[test]
+        fn idx_parser_never_panics(data in prop::collection::vec(any::<u8>(), 0..2_000)) {
+            let _ = idx_objects(&data);
+        }
+    }
+
+    fn archive_with_packs(n: usize) -> (tempfile::TempDir, crate::archive::Archive, Vec<Oid>) {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = crate::archive::Archive::open_or_init(&dir.path().join("a.git")).unwrap();
+        let mut blobs = Vec::new();
+        for i in 0..n {
+            let blob = archive
+                .store_bytes(format!("document {i}\n").repeat(i + 1).as_bytes())
+                .unwrap();
+            let record = crate::catalog::VersionRecord::new(
+                "alpha",
+                &format!("dir{}/f{i}.txt", i % 3),
+                1,
+                crate::catalog::Event::Created,
+                blob.size,
+                blob.sha256,
+            );
+            let mut staged = vec![crate::archive::Staged {
+                record,
+                tree: crate::archive::TreeOp::Upsert {
+                    oid: blob.oid,
+                    mode: git2::FileMode::Blob,
+                },
+            }];
+            archive.commit_batch("alpha", &mut staged, &[]).unwrap();
+            blobs.push(blob.oid);
+        }
+        (dir, archive, blobs)
+    }
+
+    #[test]
+    fn each_commit_is_one_pack_and_the_index_lists_its_objects() {
+        let (_dir, archive, blobs) = archive_with_packs(3);
+        let packs = list(archive.path()).unwrap();
+        assert_eq!(packs.len(), 3, "one pack per commit: {packs:?}");
+        let listed: HashSet<Oid> = packs
+            .iter()
+            .flat_map(|p| idx_objects(&std::fs::read(&p.idx).unwrap()).unwrap())
+            .collect();
+        for blob in &blobs {
+            assert!(listed.contains(blob));
+        }
+    }
+
+    #[test]
+    fn merging_keeps_every_object_and_leaves_one_pack() {
+        let (_dir, archive, blobs) = archive_with_packs(MERGE_AT + 2);
+        let packs = due(archive.path()).unwrap();
+        assert!(
+            packs.len() >= 2,
+            "a merge is due with {} packs",
+            MERGE_AT + 2
+        );
+        let before = list(archive.path()).unwrap().len();
+        let merged = merge(archive.path(), &packs).unwrap();
+        assert_eq!(merged.packs, packs.len());
+        assert_eq!(
+            list(archive.path()).unwrap().len(),
+            before - packs.len() + 1
+        );
+        let fresh = crate::archive::Archive::open(archive.path()).unwrap();
+        for blob in &blobs {
+            assert!(
+                fresh.repo().find_blob(*blob).is_ok(),
+                "{blob} survives the merge"
+            );
+        }
+        let fsck = std::process::Command::new("git")
+            .args(["fsck", "--full", "--strict"])
+            .current_dir(archive.path())
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+        // The writer's own handle, opened before the merge, still reads.
+        assert!(archive.repo().find_blob(blobs[0]).is_ok());
+    }
+}
