@@ -7,7 +7,8 @@
 //!   peak RSS; baseline `git add -A && git commit` of a copy of the tree.
 //! - (b) steady state, in process: after a bulk import through
 //!   [`Ingest::ingest`], 500 files are rewritten one by one at 50/s and each
-//!   `ingest` call (read + archive commit + both `syncfs`) is timed, i.e. the
+//!   `ingest` call (read + archive commit with its audit event + both
+//!   `syncfs`; no text extraction or search index) is timed, i.e. the
 //!   latency from "settled" to "durably committed"; baseline the gitwatch
 //!   method, `git add -A && git commit` after each change.
 //! - (c) one 2 GiB file through the real daemon: time and peak RSS.
@@ -480,7 +481,10 @@ fn writer(config: &Config, archive_path: &Path) -> Result<Writer> {
     let progress = Arc::new(Progress::default());
     let (tx, rx) = mpsc::channel();
     let catalog = Arc::new(RwLock::new(catalog));
-    let ingest = Ingest::new(config, archive, catalog, progress.clone(), tx);
+    // With the audit log, as the daemon has it: each version's event goes
+    // in the version's commit.
+    let audit = docvault::audit::AuditLog::load(&archive)?;
+    let ingest = Ingest::new(config, archive, catalog, progress.clone(), tx).with_audit(audit);
     Ok((ingest, progress, rx))
 }
 

@@ -240,13 +240,54 @@ impl AuditLog {
         if drafts.is_empty() && absorbed.is_empty() {
             return Ok(());
         }
+        let pending = self.pending(drafts, absorbed);
+        write_commit(archive, &pending.events, &pending.absorbed, durable)?;
+        self.applied(pending);
+        Ok(())
+    }
+
+    /// Stages the audit commit of a version commit in `stage` (the batch
+    /// being built, see [`Archive::commit_batch_and`]), so that it shares
+    /// the batch's pack and syncs. Returns the ref to move and what to
+    /// hand to [`AuditLog::applied`] once it moved.
+    pub fn stage(
+        &self,
+        archive: &Archive,
+        stage: &Repository,
+        drafts: Vec<Draft>,
+        absorbed: &[(String, Oid)],
+    ) -> Result<(crate::archive::AlsoRef, Pending)> {
+        let pending = self.pending(drafts, absorbed);
+        let parent = head(archive.repo())?;
+        let commit = build_commit(stage, &pending.events, &pending.absorbed, parent)?;
+        let also = crate::archive::AlsoRef {
+            name: AUDIT_REF,
+            target: commit,
+            expected: parent,
+            paths: vec![EVENTS_FILE.into(), ABSORBED_FILE.into()],
+        };
+        Ok((also, pending))
+    }
+
+    /// Takes in events whose audit commit is now the log's head.
+    pub fn applied(&mut self, pending: Pending) {
+        self.absorbed = pending.absorbed;
+        self.events
+            .write()
+            .expect("events lock")
+            .extend(pending.events);
+    }
+
+    /// The events `drafts` become after the log's last one, and the
+    /// absorbed heads after `absorbed`.
+    fn pending(&self, drafts: Vec<Draft>, absorbed: &[(String, Oid)]) -> Pending {
         let (mut seq, mut prev) = {
             let events = self.events.read().expect("events lock");
             events
                 .last()
                 .map_or((0, GENESIS.to_owned()), |e| (e.seq, e.hash.clone()))
         };
-        let mut new = Vec::with_capacity(drafts.len());
+        let mut events = Vec::with_capacity(drafts.len());
         for d in drafts {
             seq += 1;
             let mut e = AuditEvent {
@@ -263,16 +304,32 @@ impl AuditLog {
             };
             e.hash = event_hash(&e);
             prev = e.hash.clone();
-            new.push(e);
+            events.push(e);
         }
         let mut absorbed_after = self.absorbed.clone();
         for (share, head) in absorbed {
             absorbed_after.insert(share.clone(), head.to_string());
         }
-        write_commit(archive, &new, &absorbed_after, durable)?;
-        self.absorbed = absorbed_after;
-        self.events.write().expect("events lock").extend(new);
-        Ok(())
+        Pending {
+            events,
+            absorbed: absorbed_after,
+        }
+    }
+}
+
+/// Events written to the archive but not yet in the log's memory.
+#[derive(Debug)]
+pub struct Pending {
+    events: Vec<AuditEvent>,
+    absorbed: BTreeMap<String, String>,
+}
+
+/// The log's newest commit, if it has one.
+fn head(repo: &Repository) -> Result<Option<Oid>> {
+    match repo.refname_to_id(AUDIT_REF) {
+        Ok(id) => Ok(Some(id)),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => git("reading the audit head", Err(e)),
     }
 }
 
@@ -284,6 +341,31 @@ fn write_commit(
     durable: bool,
 ) -> Result<()> {
     let repo = archive.repo();
+    let parent = head(repo)?;
+    let commit = build_commit(repo, events, absorbed, parent)?;
+    if durable {
+        archive.sync()?;
+    }
+    match parent {
+        Some(p) => git(
+            "moving the audit ref",
+            repo.reference_matching(AUDIT_REF, commit, true, p, "docvault: audit"),
+        )?,
+        None => git(
+            "creating the audit ref",
+            repo.reference(AUDIT_REF, commit, false, "docvault: audit"),
+        )?,
+    };
+    Ok(())
+}
+
+/// Writes the objects of an audit commit on top of `parent` into `repo`.
+fn build_commit(
+    repo: &Repository,
+    events: &[AuditEvent],
+    absorbed: &BTreeMap<String, String>,
+    parent: Option<Oid>,
+) -> Result<Oid> {
     let mut lines = String::new();
     for e in events {
         lines.push_str(&serde_json::to_string(e).expect("events serialize"));
@@ -303,9 +385,9 @@ fn write_commit(
     )?;
     let tree = git("writing audit tree", tree.write())?;
     let tree = git("reading audit tree", repo.find_tree(tree))?;
-    let parent = match repo.refname_to_id(AUDIT_REF) {
-        Ok(id) => Some(git("reading audit head", repo.find_commit(id))?),
-        Err(_) => None,
+    let parent = match parent {
+        Some(id) => Some(git("reading audit head", repo.find_commit(id))?),
+        None => None,
     };
     let sig = git(
         "making signature",
@@ -319,24 +401,10 @@ fn write_commit(
         _ => "audit: absorbed commits\n".to_owned(),
     };
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    let commit = git(
+    git(
         "writing audit commit",
         repo.commit(None, &sig, &sig, &message, &tree, &parents),
-    )?;
-    if durable {
-        archive.sync()?;
-    }
-    match parent {
-        Some(p) => git(
-            "moving the audit ref",
-            repo.reference_matching(AUDIT_REF, commit, true, p.id(), "docvault: audit"),
-        )?,
-        None => git(
-            "creating the audit ref",
-            repo.reference(AUDIT_REF, commit, false, "docvault: audit"),
-        )?,
-    };
-    Ok(())
+    )
 }
 
 /// Every event in the archive's log (oldest first) and its absorbed heads.
@@ -425,6 +493,88 @@ mod tests {
         let again = AuditLog::load(&archive).unwrap();
         assert_eq!(*again.events().read().unwrap(), events);
         assert_eq!(again.absorbed()["alpha"], head.to_string());
+    }
+
+    fn one_file_batch(archive: &Archive, text: &str) -> Vec<crate::archive::Staged> {
+        let blob = archive.store_bytes(text.as_bytes()).unwrap();
+        let record = VersionRecord::new(
+            "alpha",
+            "a.txt",
+            1,
+            crate::catalog::Event::Created,
+            blob.size,
+            blob.sha256,
+        );
+        vec![crate::archive::Staged {
+            record,
+            tree: crate::archive::TreeOp::Upsert {
+                oid: blob.oid,
+                mode: git2::FileMode::Blob,
+            },
+        }]
+    }
+
+    #[test]
+    fn a_version_commit_carries_its_audit_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::open_or_init(&tmp.path().join("a.git")).unwrap();
+        let mut log = AuditLog::load(&archive).unwrap();
+        log.append(&archive, vec![draft("hold_added", "ada")], &[])
+            .unwrap();
+        let mut staged = one_file_batch(&archive, "plan");
+        let mut pending = None;
+        let (commit, moved) = archive
+            .commit_batch_and("alpha", &mut staged, &[], |stage, commit| {
+                let heads = [("alpha".to_owned(), commit)];
+                let (also, p) =
+                    log.stage(&archive, stage, vec![draft("created", WATCHER)], &heads)?;
+                pending = Some(p);
+                Ok(Some(also))
+            })
+            .unwrap();
+        assert!(moved);
+        log.applied(pending.unwrap());
+        let again = AuditLog::load(&Archive::open(archive.path()).unwrap()).unwrap();
+        let events = again.events().read().unwrap().clone();
+        assert_eq!(events, *log.events().read().unwrap());
+        assert_eq!(
+            events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+            ["hold_added", "created"]
+        );
+        verify_chain(&events).unwrap();
+        assert_eq!(again.absorbed()["alpha"], commit.to_string());
+    }
+
+    #[test]
+    fn a_stale_audit_head_leaves_the_version_committed_and_the_log_unmoved() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::open_or_init(&tmp.path().join("a.git")).unwrap();
+        let mut log = AuditLog::load(&archive).unwrap();
+        let mut staged = one_file_batch(&archive, "plan");
+        let (commit, moved) = archive
+            .commit_batch_and("alpha", &mut staged, &[], |stage, commit| {
+                let heads = [("alpha".to_owned(), commit)];
+                let (also, _) =
+                    log.stage(&archive, stage, vec![draft("created", WATCHER)], &heads)?;
+                // Someone else appended in between: the expected head is stale.
+                let mut other = AuditLog::load(&archive).unwrap();
+                other
+                    .append(&archive, vec![draft("hold_added", "ada")], &[])
+                    .unwrap();
+                Ok(Some(also))
+            })
+            .unwrap();
+        assert!(!moved, "the audit ref did not move over the other append");
+        assert_eq!(archive.branch_head("alpha").unwrap(), Some(commit));
+        log = AuditLog::load(&archive).unwrap();
+        let kinds: Vec<String> = log
+            .events()
+            .read()
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.clone())
+            .collect();
+        assert_eq!(kinds, ["hold_added"]);
     }
 
     #[test]

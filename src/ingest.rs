@@ -711,26 +711,42 @@ impl Ingest {
         // Waiting extraction results ride on this commit's notes commit.
         let riders = self.outcome_notes();
         let rider_notes = riders.as_ref().map(|(notes, _)| note_texts(notes));
-        match self
-            .archive
-            .commit_batch(share, &mut staged, rider_notes.as_deref().unwrap_or(&[]))
-        {
-            Ok(commit) => {
+        // The versions' audit events: logged before they are published (once
+        // a version shows in the catalog, its event is in the feed), in the
+        // same pack and syncs as the commit.
+        let drafts: Vec<crate::audit::Draft> = staged
+            .iter()
+            .map(|s| crate::audit::Draft::of_version(&s.record))
+            .collect();
+        let mut pending = None;
+        let (archive, audit) = (&self.archive, &self.audit);
+        let committed = archive.commit_batch_and(
+            share,
+            &mut staged,
+            rider_notes.as_deref().unwrap_or(&[]),
+            |stage, commit| {
+                let Some(audit) = audit else { return Ok(None) };
+                let heads = [(share.to_owned(), commit)];
+                let (also, p) = audit.stage(archive, stage, drafts.clone(), &heads)?;
+                pending = Some(p);
+                Ok(Some(also))
+            },
+        );
+        match committed {
+            Ok((commit, logged)) => {
                 let committed = Instant::now();
                 if let Some(at) = self.batch_at {
                     self.metrics.ingest_took(committed - at);
                 }
-                // Logged before it is published: once a version shows in the
-                // catalog, its event is in the feed.
                 if let Some(audit) = &mut self.audit {
-                    let drafts = staged
-                        .iter()
-                        .map(|s| crate::audit::Draft::of_version(&s.record))
-                        .collect();
-                    if let Err(e) =
-                        audit.append(&self.archive, drafts, &[(share.to_owned(), commit)])
-                    {
-                        error!(share, error = %e, "cannot append to the audit log; it is caught up at the next start");
+                    match pending.filter(|_| logged) {
+                        Some(p) => audit.applied(p),
+                        None => {
+                            let heads = [(share.to_owned(), commit)];
+                            if let Err(e) = audit.append(&self.archive, drafts, &heads) {
+                                error!(share, error = %e, "cannot append to the audit log; it is caught up at the next start");
+                            }
+                        }
                     }
                 }
                 if let Some((_, outcomes)) = riders {
