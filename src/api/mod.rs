@@ -190,7 +190,15 @@ pub fn router(state: AppState) -> Router {
             "content-security-policy",
             "default-src 'none'; frame-ancestors 'none'; sandbox",
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // 5xx answers are logged where they are made, with their reason
+        // (internal errors, timeouts); the trace layer's own line would
+        // repeat them without it, and call every /readyz poll during
+        // start-up a failure.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().on_failure(
+                tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+            ),
+        )
         .with_state(state)
 }
 
@@ -208,12 +216,15 @@ fn header_if_absent(
 async fn time_limit(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            format!("the request took longer than {REQUEST_TIMEOUT:?}"),
-        )
-        .into_response(),
+        Err(_) => {
+            tracing::warn!(timeout = ?REQUEST_TIMEOUT, "a request took too long; answered 503");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!("the request took longer than {REQUEST_TIMEOUT:?}"),
+            )
+            .into_response()
+        }
     }
 }
 
