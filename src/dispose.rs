@@ -809,6 +809,14 @@ fn draft(d: &Disposed, journal: &Journal) -> Draft {
 /// Drops what keeps the old objects: reflog entries of commits no ref
 /// reaches (bare repositories normally have no reflogs), then repacks what
 /// is reachable and deletes every other object.
+///
+/// Not `git repack -a -d`: that would put the large blobs (kept loose so
+/// that downloads stream them, see [`crate::archive::INLINE_LIMIT`]) into
+/// the pack, where libgit2 can only read them whole. The new pack holds
+/// every reachable object but those (`git pack-objects --all --filter`,
+/// indexed by `git index-pack`); every other pack is removed, then `git
+/// prune` removes the unreachable loose objects (disposed large blobs among
+/// them) and `git prune-packed` the loose ones now in the pack.
 fn prune(archive: &Path) -> Result<()> {
     if archive.join("logs").is_dir() {
         run_git(
@@ -816,8 +824,87 @@ fn prune(archive: &Path) -> Result<()> {
             &["reflog", "expire", "--expire-unreachable=now", "--all"],
         )?;
     }
-    run_git(archive, &["repack", "-a", "-d", "-q"])?;
-    run_git(archive, &["prune", "--expire=now"])
+    let kept = repack_reachable(archive)?;
+    let dir = std::fs::File::open(archive).map_err(|e| DisposeError::Prune {
+        args: "syncfs".into(),
+        reason: e.to_string(),
+    })?;
+    nix::unistd::syncfs(&dir).map_err(|e| DisposeError::Prune {
+        args: "syncfs".into(),
+        reason: e.to_string(),
+    })?;
+    remove_packs_but(archive, &kept)?;
+    run_git(archive, &["prune", "--expire=now"])?;
+    run_git(archive, &["prune-packed", "-q"])
+}
+
+/// Writes every reachable object except blobs over the inline limit into
+/// one new pack; returns its name (`pack-<hash>`).
+fn repack_reachable(archive: &Path) -> Result<String> {
+    let filter = format!("--filter=blob:limit={}", crate::archive::INLINE_LIMIT + 1);
+    let args = ["pack-objects", "--all", &filter, "--stdout", "-q"];
+    let failed = |args: &[&str], reason: String| DisposeError::Prune {
+        args: args.join(" "),
+        reason,
+    };
+    let mut pack = git_command(archive, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(&args, format!("cannot run git: {e}")))?;
+    let stream = pack.stdout.take().expect("stdout is piped");
+    let index_args = ["index-pack", "--stdin"];
+    let index = git_command(archive, &index_args)
+        .stdin(Stdio::from(stream))
+        .output()
+        .map_err(|e| failed(&index_args, format!("cannot run git: {e}")))?;
+    let packed = pack
+        .wait_with_output()
+        .map_err(|e| failed(&args, e.to_string()))?;
+    if !packed.status.success() {
+        let stderr = String::from_utf8_lossy(&packed.stderr);
+        return Err(failed(
+            &args,
+            format!("{}: {}", packed.status, stderr.trim()),
+        ));
+    }
+    if !index.status.success() {
+        let stderr = String::from_utf8_lossy(&index.stderr);
+        return Err(failed(
+            &index_args,
+            format!("{}: {}", index.status, stderr.trim()),
+        ));
+    }
+    let out = String::from_utf8_lossy(&index.stdout);
+    let hash = out
+        .trim()
+        .strip_prefix("pack\t")
+        .filter(|h| h.len() >= 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| failed(&index_args, format!("unexpected output {:?}", out.trim())))?;
+    Ok(format!("pack-{hash}"))
+}
+
+/// Removes every pack but `kept` (its index first, so that no reader
+/// finds it half gone).
+fn remove_packs_but(archive: &Path, kept: &str) -> Result<()> {
+    let dir = archive.join("objects").join("pack");
+    let failed = |reason: String| DisposeError::Prune {
+        args: "removing old packs".into(),
+        reason,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| failed(e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            stem.starts_with("pack-") && stem != kept
+        })
+        .collect();
+    files.sort_by_key(|p| p.extension().is_none_or(|e| e != "idx"));
+    for file in files {
+        std::fs::remove_file(&file).map_err(|e| failed(format!("{}: {e}", file.display())))?;
+    }
+    Ok(())
 }
 
 fn run_git(archive: &Path, args: &[&str]) -> Result<()> {
@@ -825,13 +912,7 @@ fn run_git(archive: &Path, args: &[&str]) -> Result<()> {
         args: args.join(" "),
         reason,
     };
-    let out = Command::new("git")
-        .arg("--git-dir")
-        .arg(archive)
-        .args(args)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_OBJECT_DIRECTORY")
-        .env_remove("GIT_ALTERNATE_OBJECT_DIRECTORIES")
+    let out = git_command(archive, args)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| failed(format!("cannot run git: {e}")))?;
@@ -840,6 +921,19 @@ fn run_git(archive: &Path, args: &[&str]) -> Result<()> {
         return Err(failed(format!("{}: {}", out.status, stderr.trim())));
     }
     Ok(())
+}
+
+/// `git --git-dir ARCHIVE ARGS`, with no git environment leaking in.
+fn git_command(archive: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("git");
+    command
+        .arg("--git-dir")
+        .arg(archive)
+        .args(args)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_OBJECT_DIRECTORY")
+        .env_remove("GIT_ALTERNATE_OBJECT_DIRECTORIES");
+    command
 }
 
 /// Warns about a blob that should have left the archive and did not.
@@ -969,7 +1063,15 @@ mod tests {
                 self.versions.insert(key, version);
                 staged.push(match content {
                     Some(text) => {
-                        let blob = self.archive.store_bytes(text.as_bytes()).unwrap();
+                        // As ingest does: large files are streamed to loose objects.
+                        let blob = if text.len() as u64 > crate::archive::INLINE_LIMIT {
+                            let file = self.dir.path().join("large.tmp");
+                            std::fs::write(&file, text).unwrap();
+                            let blob = self.archive.store_file(&file, text.len() as u64);
+                            blob.unwrap()
+                        } else {
+                            self.archive.store_bytes(text.as_bytes()).unwrap()
+                        };
                         let event = if version == 1 {
                             Event::Created
                         } else {
@@ -1557,6 +1659,35 @@ mod tests {
             let archive = Archive::open(&dir.path().join("archive.git")).unwrap();
             assert!(recover(dir.path(), &archive, None).unwrap().is_none());
         }
+    }
+
+    fn loose_path(archive: &Path, oid: Oid) -> PathBuf {
+        let hex = oid.to_string();
+        archive.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+
+    #[test]
+    fn large_blobs_stay_loose_through_a_disposition() {
+        let mut v = scenario();
+        let large = |tag: &str| format!("{tag} line of a large file\n").repeat(80_000);
+        v.commit("alpha", &[("large.txt", Some(&large("first")))]);
+        v.commit("alpha", &[("large.txt", Some(&large("second")))]);
+        let catalog = v.catalog();
+        let doc = catalog.document("alpha", "large.txt").unwrap();
+        let blob = |n: usize| Oid::from_str(doc.versions[n].blob.as_deref().unwrap()).unwrap();
+        let (old, kept) = (blob(0), blob(1));
+        assert!(loose_path(v.archive.path(), kept).is_file());
+        v.dispose(&[("alpha", "large.txt", 1)]).unwrap();
+        // Kept loose, so a download streams it; the disposed one is gone.
+        assert!(
+            loose_path(v.archive.path(), kept).is_file(),
+            "the kept large blob stays loose"
+        );
+        let archive = Archive::open(v.archive.path()).unwrap();
+        let odb = archive.repo().odb().unwrap();
+        assert!(odb.reader(kept).is_ok(), "it can be read as a stream");
+        assert!(!odb.exists(old), "the disposed large blob is gone");
+        assert_fsck_clean(v.archive.path());
     }
 
     #[test]
