@@ -507,6 +507,50 @@ fn sigkill_during_a_burst_loses_nothing_and_leaves_a_sound_archive() {
     ]);
 }
 
+#[test]
+fn many_small_commits_end_in_few_packs_and_every_version_stays_readable() {
+    let mut d = TestDaemon::new().share("alpha").start();
+    let packs = |d: &TestDaemon| {
+        fs::read_dir(d.archive().join("objects/pack"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().ends_with(".pack")
+            })
+            .count()
+    };
+    let content = |i: usize| format!("small change number {i}\n").repeat(i + 1);
+    // One commit, so one pack, per file: each waits for the one before.
+    let commits = docvault::packs::MERGE_AT + 6;
+    for i in 0..commits {
+        d.write("alpha", &format!("notes/n{i:02}.txt"), content(i));
+        d.wait_versions("alpha", &format!("notes/n{i:02}.txt"), 1);
+    }
+    d.wait_for(
+        || packs(&d) < docvault::packs::MERGE_AT,
+        "the writer to merge its small packs",
+    );
+    for i in 0..commits {
+        let (status, body) = d.get(&format!(
+            "/api/v1/shares/alpha/files/notes/n{i:02}.txt?version=1"
+        ));
+        assert_eq!(
+            (status, body),
+            (200, content(i).into_bytes()),
+            "n{i:02}.txt"
+        );
+    }
+    d.kill();
+    let archive = d.archive();
+    git(&[
+        "-C",
+        archive.to_str().unwrap(),
+        "fsck",
+        "--full",
+        "--strict",
+    ]);
+}
+
 // --- 11. the archive is a plain git repository -------------------------------------
 
 #[test]
