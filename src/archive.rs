@@ -945,6 +945,17 @@ mod tests {
         VersionRecord::new("alpha", path, version, event, blob.size, blob.sha256)
     }
 
+    /// A change that puts `blob` at `path`.
+    fn upsert(path: &str, version: u32, event: Event, blob: &StoredBlob) -> Staged {
+        Staged {
+            record: record(path, version, event, blob),
+            tree: TreeOp::Upsert {
+                oid: blob.oid,
+                mode: FileMode::Blob,
+            },
+        }
+    }
+
     /// Every file of the share's branch, read through a handle opened now.
     fn tree_on_disk(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
         let fresh = Archive::open(path).unwrap();
@@ -1034,13 +1045,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = Archive::open_or_init(&dir.path().join("archive.git")).unwrap();
         let blob = archive.store_bytes(b"kept").unwrap();
-        let mut staged = vec![Staged {
-            record: record("a.txt", 1, Event::Created, &blob),
-            tree: TreeOp::Upsert {
-                oid: blob.oid,
-                mode: FileMode::Blob,
-            },
-        }];
+        let mut staged = vec![upsert("a.txt", 1, Event::Created, &blob)];
         archive.commit_batch("alpha", &mut staged, &[]).unwrap();
         let pack_dir = archive.path().join("objects").join("pack");
         for stale in [
@@ -1086,22 +1091,10 @@ mod tests {
         let archive = Archive::open_or_init(&dir.path().join("archive.git")).unwrap();
         archive.ensure_branch("alpha").unwrap();
         let a = archive.store_bytes(b"first").unwrap();
-        let mut batch = vec![Staged {
-            record: record("dir/a.txt", 1, Event::Created, &a),
-            tree: TreeOp::Upsert {
-                oid: a.oid,
-                mode: FileMode::Blob,
-            },
-        }];
+        let mut batch = vec![upsert("dir/a.txt", 1, Event::Created, &a)];
         let c1 = archive.commit_batch("alpha", &mut batch, &[]).unwrap();
         let b = archive.store_bytes(b"second").unwrap();
-        let mut batch = vec![Staged {
-            record: record("dir/a.txt", 2, Event::Modified, &b),
-            tree: TreeOp::Upsert {
-                oid: b.oid,
-                mode: FileMode::Blob,
-            },
-        }];
+        let mut batch = vec![upsert("dir/a.txt", 2, Event::Modified, &b)];
         let c2 = archive.commit_batch("alpha", &mut batch, &[]).unwrap();
         assert_ne!(c1, c2);
 
@@ -1124,13 +1117,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = Archive::open_or_init(&dir.path().join("a.git")).unwrap();
         let a = archive.store_bytes(b"x").unwrap();
-        let mut add = vec![Staged {
-            record: record("d/e/f.txt", 1, Event::Created, &a),
-            tree: TreeOp::Upsert {
-                oid: a.oid,
-                mode: FileMode::Blob,
-            },
-        }];
+        let mut add = vec![upsert("d/e/f.txt", 1, Event::Created, &a)];
         archive.commit_batch("alpha", &mut add, &[]).unwrap();
         let mut del = vec![Staged {
             record: record("d/e/f.txt", 2, Event::Deleted, &a),

@@ -74,6 +74,17 @@ fn archived(d: &TestDaemon, share: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `git fsck --full --strict` of the archive passes.
+fn assert_fsck_clean(archive: &std::path::Path) {
+    git(&[
+        "-C",
+        archive.to_str().unwrap(),
+        "fsck",
+        "--full",
+        "--strict",
+    ]);
+}
+
 fn str_of(v: &Value) -> String {
     v.as_str()
         .unwrap_or_else(|| panic!("expected a string, got {v}"))
@@ -497,14 +508,7 @@ fn sigkill_during_a_burst_loses_nothing_and_leaves_a_sound_archive() {
     // fsck's object walk and its ref check): kill it once more, which must
     // leave at worst dangling objects behind, never missing ones.
     d.kill();
-    let archive = d.archive();
-    git(&[
-        "-C",
-        archive.to_str().unwrap(),
-        "fsck",
-        "--full",
-        "--strict",
-    ]);
+    assert_fsck_clean(&d.archive());
 }
 
 #[test]
@@ -541,14 +545,7 @@ fn many_small_commits_end_in_few_packs_and_every_version_stays_readable() {
         );
     }
     d.kill();
-    let archive = d.archive();
-    git(&[
-        "-C",
-        archive.to_str().unwrap(),
-        "fsck",
-        "--full",
-        "--strict",
-    ]);
+    assert_fsck_clean(&d.archive());
 }
 
 // --- 11. the archive is a plain git repository -------------------------------------
