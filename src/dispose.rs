@@ -813,10 +813,11 @@ fn draft(d: &Disposed, journal: &Journal) -> Draft {
 /// Not `git repack -a -d`: that would put the large blobs (kept loose so
 /// that downloads stream them, see [`crate::archive::INLINE_LIMIT`]) into
 /// the pack, where libgit2 can only read them whole. The new pack holds
-/// every reachable object but those (`git pack-objects --all --filter`,
-/// indexed by `git index-pack`); every other pack is removed, then `git
-/// prune` removes the unreachable loose objects (disposed large blobs among
-/// them) and `git prune-packed` the loose ones now in the pack.
+/// every reachable object but the large blobs that are loose (those that
+/// are only in a pack, from a `git gc` or an older docvault, stay packed);
+/// every other pack is removed, then `git prune` removes the unreachable
+/// loose objects (disposed large blobs among them) and `git prune-packed`
+/// the loose ones now in the pack.
 fn prune(archive: &Path) -> Result<()> {
     if archive.join("logs").is_dir() {
         run_git(
@@ -824,64 +825,105 @@ fn prune(archive: &Path) -> Result<()> {
             &["reflog", "expire", "--expire-unreachable=now", "--all"],
         )?;
     }
-    let kept = repack_reachable(archive)?;
-    let dir = std::fs::File::open(archive).map_err(|e| DisposeError::Prune {
-        args: "syncfs".into(),
-        reason: e.to_string(),
-    })?;
-    nix::unistd::syncfs(&dir).map_err(|e| DisposeError::Prune {
-        args: "syncfs".into(),
-        reason: e.to_string(),
-    })?;
-    remove_packs_but(archive, &kept)?;
+    if let Some(kept) = repack_reachable(archive)? {
+        let dir = std::fs::File::open(archive).map_err(|e| DisposeError::Prune {
+            args: "syncfs".into(),
+            reason: e.to_string(),
+        })?;
+        nix::unistd::syncfs(&dir).map_err(|e| DisposeError::Prune {
+            args: "syncfs".into(),
+            reason: e.to_string(),
+        })?;
+        remove_packs_but(archive, &kept)?;
+    }
     run_git(archive, &["prune", "--expire=now"])?;
     run_git(archive, &["prune-packed", "-q"])
 }
 
-/// Writes every reachable object except blobs over the inline limit into
-/// one new pack; returns its name (`pack-<hash>`).
-fn repack_reachable(archive: &Path) -> Result<String> {
+/// Writes every reachable object except the loose large blobs into one new
+/// pack (`git rev-list --objects --all --filter … --filter-print-omitted`
+/// → `git pack-objects` → `git index-pack`); returns its name
+/// (`pack-<hash>`), or `None` when nothing is reachable.
+fn repack_reachable(archive: &Path) -> Result<Option<String>> {
     let filter = format!("--filter=blob:limit={}", crate::archive::INLINE_LIMIT + 1);
-    let args = ["pack-objects", "--all", &filter, "--stdout", "-q"];
+    let list_args = [
+        "rev-list",
+        "--objects",
+        "--all",
+        &filter,
+        "--filter-print-omitted",
+    ];
+    let pack_args = ["pack-objects", "--stdout", "-q"];
+    let index_args = ["index-pack", "--stdin"];
     let failed = |args: &[&str], reason: String| DisposeError::Prune {
         args: args.join(" "),
         reason,
     };
-    let mut pack = git_command(archive, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| failed(&args, format!("cannot run git: {e}")))?;
-    let stream = pack.stdout.take().expect("stdout is piped");
-    let index_args = ["index-pack", "--stdin"];
-    let index = git_command(archive, &index_args)
-        .stdin(Stdio::from(stream))
-        .output()
-        .map_err(|e| failed(&index_args, format!("cannot run git: {e}")))?;
-    let packed = pack
+    let spawn = |args: &[&str], stdin: Stdio| {
+        git_command(archive, args)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| failed(args, format!("cannot run git: {e}")))
+    };
+    let mut list = spawn(&list_args, Stdio::null())?;
+    let mut pack = spawn(&pack_args, Stdio::piped())?;
+    let packed = Stdio::from(pack.stdout.take().expect("stdout is piped"));
+    let index = spawn(&index_args, packed)?;
+    let listed = list.stdout.take().expect("stdout is piped");
+    let mut to_pack = pack.stdin.take().expect("stdin is piped");
+    let objects = archive.join("objects");
+    let feeder = std::thread::spawn(move || -> std::io::Result<u64> {
+        use std::io::{BufRead, Write};
+        let mut lines = 0;
+        for line in std::io::BufReader::new(listed).lines() {
+            let line = line?;
+            let entry = match line.strip_prefix('~') {
+                Some(oid) if oid.len() > 2 && objects.join(&oid[..2]).join(&oid[2..]).is_file() => {
+                    continue;
+                }
+                Some(oid) => oid.to_owned(),
+                None => line,
+            };
+            writeln!(to_pack, "{entry}")?;
+            lines += 1;
+        }
+        Ok(lines)
+    });
+    let indexed = index
         .wait_with_output()
-        .map_err(|e| failed(&args, e.to_string()))?;
-    if !packed.status.success() {
-        let stderr = String::from_utf8_lossy(&packed.stderr);
-        return Err(failed(
-            &args,
-            format!("{}: {}", packed.status, stderr.trim()),
-        ));
+        .map_err(|e| failed(&index_args, e.to_string()))?;
+    let fed = feeder.join().expect("the feeder does not panic");
+    let check = |args: &[&str], out: std::process::Output| {
+        if out.status.success() {
+            return Ok(out);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        Err(failed(args, format!("{}: {stderr}", out.status)))
+    };
+    check(
+        &list_args,
+        list.wait_with_output()
+            .map_err(|e| failed(&list_args, e.to_string()))?,
+    )?;
+    check(
+        &pack_args,
+        pack.wait_with_output()
+            .map_err(|e| failed(&pack_args, e.to_string()))?,
+    )?;
+    let lines = fed.map_err(|e| failed(&pack_args, e.to_string()))?;
+    if lines == 0 {
+        return Ok(None);
     }
-    if !index.status.success() {
-        let stderr = String::from_utf8_lossy(&index.stderr);
-        return Err(failed(
-            &index_args,
-            format!("{}: {}", index.status, stderr.trim()),
-        ));
-    }
-    let out = String::from_utf8_lossy(&index.stdout);
+    let indexed = check(&index_args, indexed)?;
+    let out = String::from_utf8_lossy(&indexed.stdout);
     let hash = out
         .trim()
         .strip_prefix("pack\t")
         .filter(|h| h.len() >= 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| failed(&index_args, format!("unexpected output {:?}", out.trim())))?;
-    Ok(format!("pack-{hash}"))
+    Ok(Some(format!("pack-{hash}")))
 }
 
 /// Removes every pack but `kept` (its index first, so that no reader
@@ -1687,6 +1729,26 @@ mod tests {
         let odb = archive.repo().odb().unwrap();
         assert!(odb.reader(kept).is_ok(), "it can be read as a stream");
         assert!(!odb.exists(old), "the disposed large blob is gone");
+        assert_fsck_clean(v.archive.path());
+    }
+
+    #[test]
+    fn large_blobs_only_in_a_pack_survive_a_disposition() {
+        let mut v = scenario();
+        let large = |tag: &str| format!("{tag} line of a large file\n").repeat(80_000);
+        v.commit("alpha", &[("large.txt", Some(&large("first")))]);
+        v.commit("alpha", &[("large.txt", Some(&large("second")))]);
+        // As a `git gc` or an older docvault's disposition leaves them.
+        let (ok, _, err) = git_out(v.archive.path(), &["repack", "-a", "-d", "-q"]);
+        assert!(ok, "{err}");
+        let catalog = v.catalog();
+        let doc = catalog.document("alpha", "large.txt").unwrap();
+        let kept = Oid::from_str(doc.versions[1].blob.as_deref().unwrap()).unwrap();
+        assert!(!loose_path(v.archive.path(), kept).exists());
+        v.dispose(&[("alpha", "large.txt", 1)]).unwrap();
+        let archive = Archive::open(v.archive.path()).unwrap();
+        let blob = archive.repo().find_blob(kept).unwrap();
+        assert_eq!(blob.content(), large("second").as_bytes());
         assert_fsck_clean(v.archive.path());
     }
 
