@@ -186,8 +186,22 @@ impl Archive {
             .into_iter();
         for entry in walker.filter_map(std::result::Result::ok) {
             let name = entry.file_name().to_string_lossy();
+            // A pack's files go in the order .idx last (libgit2's indexer:
+            // .idx then .pack renamed in; merges remove .idx first): an
+            // .idx without its .pack, or a pack's other files without its
+            // .idx, are what an interrupted write or removal leaves.
+            let in_pack_dir = entry
+                .path()
+                .parent()
+                .is_some_and(|p| p.ends_with("objects/pack"));
+            let extension = entry.path().extension().and_then(|e| e.to_str());
             let orphan_idx =
-                name.ends_with(".idx") && !entry.path().with_extension("pack").exists();
+                extension == Some("idx") && !entry.path().with_extension("pack").exists();
+            let orphan_part = in_pack_dir
+                && name.starts_with("pack-")
+                && matches!(extension, Some("pack" | "rev" | "bitmap" | "mtimes"))
+                && !entry.path().with_extension("idx").exists();
+            let orphan_idx = orphan_idx || orphan_part;
             let stale = entry.file_type().is_file()
                 && (name.ends_with(".lock")
                     || name.starts_with("tmp_object_git2_")
@@ -424,7 +438,12 @@ impl Archive {
                 false
             }
         });
-        self.sync()?;
+        // The refs moved: the commit is made, whatever this sync says (an
+        // error here must not make the caller treat it as not made and give
+        // its version numbers again). The next sync flushes the refs.
+        if let Err(e) = self.sync() {
+            tracing::error!(share, error = %e, "cannot sync the archive after a commit");
+        }
         Ok((commit, moved))
     }
 
@@ -497,7 +516,6 @@ impl Archive {
         let Some(stage) = self.staging.borrow_mut().take() else {
             return Ok(());
         };
-        self.staged_bytes.set(self.staged_bytes.get() + 1024);
         let disk = git("opening object database", self.repo.odb())?;
         let mut objects = HashSet::new();
         for (commit, paths) in commits {
@@ -509,7 +527,10 @@ impl Archive {
             .collect();
         if !new.is_empty() {
             let from = git("opening staging odb", stage.odb())?;
-            write_pack(&from, &disk, &new, COMMIT_COMPRESSION)?;
+            let packed = write_pack(&from, &disk, &new, COMMIT_COMPRESSION)?;
+            // The stage holds what it packed (trees and commits too).
+            self.staged_bytes
+                .set(self.staged_bytes.get() + packed.bytes);
         }
         if self.staged_bytes.get() < STAGE_LIMIT {
             *self.staging.borrow_mut() = Some(stage);
@@ -810,7 +831,12 @@ pub(crate) const COMMIT_COMPRESSION: u32 = 1;
 /// indexer, which checks the pack and writes its index. Objects are
 /// deflated at zlib `level` and not deltified (libgit2's pack builder
 /// always searches for deltas, which costs more than a commit is worth).
-pub(crate) fn write_pack(from: &Odb<'_>, to: &Odb<'_>, objects: &[Oid], level: u32) -> Result<()> {
+pub(crate) fn write_pack(
+    from: &Odb<'_>,
+    to: &Odb<'_>,
+    objects: &[Oid],
+    level: u32,
+) -> Result<Packed> {
     let pack_err = |source| ArchiveError::Pack { source };
     let count =
         u32::try_from(objects.len()).map_err(|_| pack_err(io::Error::other("too many objects")))?;
@@ -823,8 +849,10 @@ pub(crate) fn write_pack(from: &Odb<'_>, to: &Odb<'_>, objects: &[Oid], level: u
     header.extend(2u32.to_be_bytes());
     header.extend(count.to_be_bytes());
     out.write_all(&header).map_err(pack_err)?;
+    let mut bytes = 0;
     for oid in objects {
         let object = git(format!("reading staged object {oid}"), from.read(*oid))?;
+        bytes += object.len() as u64;
         let header = pack_entry_header(object.kind(), object.len()).map_err(pack_err)?;
         out.write_all(&header).map_err(pack_err)?;
         let mut z = flate2::write::ZlibEncoder::new(&mut out, flate2::Compression::new(level));
@@ -835,7 +863,20 @@ pub(crate) fn write_pack(from: &Odb<'_>, to: &Odb<'_>, objects: &[Oid], level: u
     let mut writer = out.inner;
     writer.write_all(&trailer).map_err(pack_err)?;
     let mut writer = writer.into_inner().map_err(|e| pack_err(e.into_error()))?;
-    git("indexing pack", writer.commit()).map(drop)
+    git("indexing pack", writer.commit())?;
+    Ok(Packed {
+        name: format!("pack-{}", hex::encode(trailer)),
+        bytes,
+    })
+}
+
+/// A pack [`write_pack`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Packed {
+    /// `pack-<trailer hash>`, as libgit2's indexer names its files.
+    pub name: String,
+    /// The objects' bytes before deflating.
+    pub bytes: u64,
 }
 
 /// A pack entry's header: the object type and its size, 4 bits then 7 per byte.
@@ -1053,10 +1094,12 @@ mod tests {
             "tmp_pack_XYZ",
             "pack-1234.idx",
             "pack-5678.idx.lock",
+            "pack-9abc.pack",
+            "pack-9abc.rev",
         ] {
             std::fs::write(pack_dir.join(stale), b"half written").unwrap();
         }
-        assert_eq!(archive.remove_stale_files().unwrap(), 4);
+        assert_eq!(archive.remove_stale_files().unwrap(), 6);
         assert_eq!(
             crate::packs::list(archive.path()).unwrap().len(),
             1,

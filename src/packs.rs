@@ -149,17 +149,32 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
         what: "opening object database".into(),
         source,
     })?;
-    crate::archive::write_pack(&odb, &odb, &objects, MERGE_COMPRESSION)?;
+    let written = crate::archive::write_pack(&odb, &odb, &objects, MERGE_COMPRESSION)?;
     let dir = std::fs::File::open(archive).map_err(|e| io_err(archive, e))?;
     nix::unistd::syncfs(&dir).map_err(|e| ArchiveError::Sync {
         path: archive.to_owned(),
         source: e.into(),
     })?;
     for pack in packs {
-        // The index first: a pack without one is invisible, and removed at
-        // the next start if this stops half-way.
-        for file in [pack.idx.clone(), pack.idx.with_extension("pack")] {
-            std::fs::remove_file(&file).map_err(|e| io_err(&file, e))?;
+        // The merged pack has the same name as an input if it is the same
+        // bytes (the indexer renamed it over that input): that one stays.
+        if pack
+            .idx
+            .file_stem()
+            .is_some_and(|stem| *stem == *written.name)
+        {
+            continue;
+        }
+        // The index first: a pack without one is invisible, and its other
+        // files are removed at the next start if this stops half-way.
+        let mut files = vec![pack.idx.clone()];
+        files.extend(["pack", "rev", "bitmap", "mtimes"].map(|e| pack.idx.with_extension(e)));
+        for file in files {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&file, e)),
+            }
         }
     }
     Ok(Merged {
