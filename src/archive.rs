@@ -180,7 +180,11 @@ impl Archive {
     /// would make every later ref update fail) and half-written loose
     /// objects. Call only while holding the data dir lock.
     pub fn remove_stale_files(&self) -> Result<usize> {
-        let mut removed = 0;
+        let mut removed =
+            crate::packs::remove_torn(&self.path).map_err(|source| ArchiveError::Sync {
+                path: self.path.join("objects").join("pack"),
+                source,
+            })?;
         let walker = walkdir::WalkDir::new(&self.path)
             .follow_links(false)
             .into_iter();

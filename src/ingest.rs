@@ -104,6 +104,8 @@ pub struct Ingest {
     readers: Option<Arc<crate::archive::ArchiveReaders>>,
     /// Merges the small packs commits leave, beside the writer.
     packs: crate::packs::Merger,
+    /// Reopening the archive failed: the handle is not to be trusted.
+    archive_stale: bool,
 }
 
 /// Per archive commit, its version records (a note to write).
@@ -172,6 +174,7 @@ impl Ingest {
             startup_done: false,
             readers: None,
             packs: Default::default(),
+            archive_stale: false,
         }
     }
 
@@ -254,8 +257,16 @@ impl Ingest {
             readers.invalidate();
         }
         match Archive::open(self.archive.path()) {
-            Ok(a) => self.archive = a,
-            Err(e) => warn!(error = %e, "cannot reopen the archive"),
+            Ok(a) => {
+                self.archive = a;
+                self.archive_stale = false;
+            }
+            Err(e) => {
+                // The old handle may still see packs that are gone and
+                // take their objects as present: no commit until reopened.
+                error!(error = %e, "cannot reopen the archive; nothing is committed until it can be");
+                self.archive_stale = true;
+            }
         }
     }
 
@@ -707,6 +718,17 @@ impl Ingest {
         if staged.is_empty() {
             self.archive.discard_staged();
             return true;
+        }
+        if self.archive_stale {
+            self.reopen_archive();
+            if self.archive_stale {
+                error!(
+                    share,
+                    changes = staged.len(),
+                    "the archive cannot be opened; the changes will be picked up by the next scan"
+                );
+                return false;
+            }
         }
         // Waiting extraction results ride on this commit's notes commit.
         let riders = self.outcome_notes();

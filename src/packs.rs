@@ -185,6 +185,51 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
     })
 }
 
+/// Whether a pack's two files agree: the pack is long enough for its
+/// header and trailer, the index long enough for the objects it counts, and
+/// the pack checksum the index records equals the pack's trailer. A pack
+/// that a power loss cut short before its `syncfs` fails this; no ref can
+/// need its objects, since refs move only after that `syncfs`.
+pub fn is_whole(pack: &PackFile) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let idx_len = std::fs::metadata(&pack.idx)?.len();
+    if pack.size < 32 || idx_len < 8 + 256 * 4 + 40 {
+        return Ok(false);
+    }
+    let mut idx = std::fs::File::open(&pack.idx)?;
+    let mut count = [0u8; 4];
+    idx.seek(SeekFrom::Start(8 + 255 * 4))?;
+    idx.read_exact(&mut count)?;
+    let objects = u64::from(u32::from_be_bytes(count));
+    if idx_len < 8 + 256 * 4 + objects * 28 + 40 {
+        return Ok(false);
+    }
+    let mut recorded = [0u8; 20];
+    idx.seek(SeekFrom::End(-40))?;
+    idx.read_exact(&mut recorded)?;
+    let mut trailer = [0u8; 20];
+    let mut data = std::fs::File::open(pack.idx.with_extension("pack"))?;
+    data.seek(SeekFrom::End(-20))?;
+    data.read_exact(&mut trailer)?;
+    Ok(recorded == trailer)
+}
+
+/// Removes the packs that are not whole (see [`is_whole`]); returns how
+/// many. Call only while holding the data dir lock.
+pub fn remove_torn(archive: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for pack in list(archive)? {
+        if is_whole(&pack)? {
+            continue;
+        }
+        warn!(pack = %pack.idx.display(), "removed a pack cut short before it was synced");
+        std::fs::remove_file(&pack.idx)?;
+        std::fs::remove_file(pack.idx.with_extension("pack"))?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
 /// The packs to merge now, if the archive has [`MERGE_AT`] or more.
 pub fn due(archive: &Path) -> std::io::Result<Vec<PackFile>> {
     let mut packs = list(archive)?;
@@ -204,12 +249,21 @@ pub struct Merger {
     running: Option<JoinHandle<Result<Merged, ArchiveError>>>,
     /// Packs removed by merges since handles were last reopened.
     removed: usize,
+    /// Merges that failed in a row, and when to try again.
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+/// How long merging waits after `failures` failures in a row: a minute,
+/// doubling, at most an hour.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(60 << failures.saturating_sub(1).min(6)).min(Duration::from_secs(3600))
 }
 
 impl Merger {
     /// Starts a merge if none is running and one is due.
     pub fn start_if_due(&mut self, archive: &Path) {
-        if self.running.is_some() {
+        if self.running.is_some() || self.retry_at.is_some_and(|at| Instant::now() < at) {
             return;
         }
         let packs = match due(archive) {
@@ -258,10 +312,24 @@ impl Merger {
                     "merged packs"
                 );
                 self.removed += m.packs;
+                self.failures = 0;
+                self.retry_at = None;
             }
-            Ok(Err(e)) => warn!(error = %e, "cannot merge packs; they stay as they are"),
-            Err(_) => warn!("merging packs panicked; they stay as they are"),
+            Ok(Err(e)) => self.failed(&e.to_string()),
+            Err(_) => self.failed("the merge panicked"),
         }
+    }
+
+    /// Logs a failed merge and puts the next one off (see [`backoff`]).
+    fn failed(&mut self, reason: &str) {
+        self.failures += 1;
+        let wait = backoff(self.failures);
+        warn!(
+            error = reason,
+            retry_in_s = wait.as_secs(),
+            "cannot merge packs; they stay as they are"
+        );
+        self.retry_at = Some(Instant::now() + wait);
     }
 }
 
@@ -357,6 +425,31 @@ mod tests {
             .collect();
         for blob in &blobs {
             assert!(listed.contains(blob));
+        }
+    }
+
+    #[test]
+    fn a_failed_merge_waits_longer_each_time() {
+        assert_eq!(backoff(1), Duration::from_secs(60));
+        assert_eq!(backoff(2), Duration::from_secs(120));
+        assert_eq!(backoff(30), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_pack_cut_short_is_removed_and_whole_ones_stay() {
+        let (_dir, archive, blobs) = archive_with_packs(3);
+        let packs = list(archive.path()).unwrap();
+        assert!(packs.iter().all(|p| is_whole(p).unwrap()));
+        // The biggest pack, cut short as a power loss before its syncfs leaves it.
+        let torn = packs.last().unwrap();
+        let data = std::fs::read(torn.idx.with_extension("pack")).unwrap();
+        std::fs::write(torn.idx.with_extension("pack"), &data[..data.len() / 2]).unwrap();
+        let torn_objects = idx_objects(&std::fs::read(&torn.idx).unwrap()).unwrap();
+        assert_eq!(remove_torn(archive.path()).unwrap(), 1);
+        assert_eq!(list(archive.path()).unwrap().len(), 2);
+        let fresh = crate::archive::Archive::open(archive.path()).unwrap();
+        for blob in blobs.iter().filter(|b| !torn_objects.contains(b)) {
+            assert!(fresh.repo().find_blob(*blob).is_ok());
         }
     }
 
