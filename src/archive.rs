@@ -531,7 +531,7 @@ impl Archive {
             .collect();
         if !new.is_empty() {
             let from = git("opening staging odb", stage.odb())?;
-            let packed = write_pack(&from, &disk, &new, COMMIT_COMPRESSION)?;
+            let packed = write_pack(&from, &disk, &new, COMMIT_COMPRESSION, None)?;
             // The stage holds what it packed (trees and commits too).
             self.staged_bytes
                 .set(self.staged_bytes.get() + packed.bytes);
@@ -840,6 +840,7 @@ pub(crate) fn write_pack(
     to: &Odb<'_>,
     objects: &[Oid],
     level: u32,
+    trickle: Option<&Trickle>,
 ) -> Result<Packed> {
     let pack_err = |source| ArchiveError::Pack { source };
     let count =
@@ -854,9 +855,14 @@ pub(crate) fn write_pack(
     header.extend(count.to_be_bytes());
     out.write_all(&header).map_err(pack_err)?;
     let mut bytes = 0;
+    let mut synced = 0;
     for oid in objects {
         let object = git(format!("reading staged object {oid}"), from.read(*oid))?;
         bytes += object.len() as u64;
+        if let Some(t) = trickle.filter(|t| bytes - synced >= t.every) {
+            nix::unistd::syncfs(&t.fs).map_err(|e| pack_err(e.into()))?;
+            synced = bytes;
+        }
         let header = pack_entry_header(object.kind(), object.len()).map_err(pack_err)?;
         out.write_all(&header).map_err(pack_err)?;
         let mut z = flate2::write::ZlibEncoder::new(&mut out, flate2::Compression::new(level));
@@ -872,6 +878,14 @@ pub(crate) fn write_pack(
         name: format!("pack-{}", hex::encode(trailer)),
         bytes,
     })
+}
+
+/// For a big [`write_pack`] beside the writer: a `syncfs` of `fs` after
+/// every `every` bytes, so that the writer's own `syncfs` never finds
+/// hundreds of megabytes of someone else's writes to flush.
+pub(crate) struct Trickle {
+    pub fs: File,
+    pub every: u64,
 }
 
 /// A pack [`write_pack`] wrote.

@@ -40,6 +40,20 @@ pub const REOPEN_AFTER: usize = 256;
 /// about half the speed, and higher levels gain little more).
 pub const MERGE_COMPRESSION: u32 = 2;
 
+/// The merge thread's nice value.
+const MERGE_NICE: i32 = 10;
+
+/// A merge reads at most this many bytes of packs (the smallest first), so
+/// that its burst of writes stays bounded.
+pub const MERGE_BATCH: u64 = 64 << 20;
+
+/// A merge syncs its output after every this many bytes (see
+/// [`crate::archive::Trickle`]).
+pub const TRICKLE_SYNC: u64 = 4 << 20;
+
+/// Packs up to this size are small: a merge takes all of them.
+pub const SMALL_PACK: u64 = 1 << 20;
+
 /// Packs larger than this are never merged.
 pub const MERGE_MAX: u64 = 256 << 20;
 
@@ -149,8 +163,13 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
         what: "opening object database".into(),
         source,
     })?;
-    let written = crate::archive::write_pack(&odb, &odb, &objects, MERGE_COMPRESSION)?;
     let dir = std::fs::File::open(archive).map_err(|e| io_err(archive, e))?;
+    let trickle = crate::archive::Trickle {
+        fs: dir.try_clone().map_err(|e| io_err(archive, e))?,
+        every: TRICKLE_SYNC,
+    };
+    let written =
+        crate::archive::write_pack(&odb, &odb, &objects, MERGE_COMPRESSION, Some(&trickle))?;
     nix::unistd::syncfs(&dir).map_err(|e| ArchiveError::Sync {
         path: archive.to_owned(),
         source: e.into(),
@@ -238,9 +257,26 @@ pub fn due(archive: &Path) -> std::io::Result<Vec<PackFile>> {
     }
     packs.retain(|p| p.size <= MERGE_MAX);
     let sizes: Vec<u64> = packs.iter().map(|p| p.size).collect();
-    let n = roll_up(&sizes, sizes.len().saturating_sub(MERGE_AT / 4));
+    // All the small packs at least (one per small commit): merged in one go,
+    // so merges come in batches. Big ones (a bulk import's) join only as
+    // the geometric rule says, so that no merge of hundreds of megabytes
+    // competes with the writer for the disk because of a few small commits.
+    let small = sizes.iter().take_while(|&&s| s <= SMALL_PACK).count();
+    let n = roll_up(&sizes, small).min(within_batch(&sizes));
     packs.truncate(if n >= 2 { n } else { 0 });
     Ok(packs)
+}
+
+/// How many of the smallest packs (`sizes` ascending) fit in [`MERGE_BATCH`].
+fn within_batch(sizes: &[u64]) -> usize {
+    let mut total = 0;
+    sizes
+        .iter()
+        .take_while(|&&s| {
+            total += s;
+            total <= MERGE_BATCH
+        })
+        .count()
 }
 
 /// Runs merges on a thread of their own, one at a time.
@@ -277,7 +313,14 @@ impl Merger {
         let archive = archive.to_owned();
         let spawned = std::thread::Builder::new()
             .name("docvault-packs".into())
-            .spawn(move || merge(&archive, &packs));
+            .spawn(move || {
+                // Background work: the writer and the API go first.
+                let me = rustix::thread::gettid();
+                if let Err(e) = rustix::process::setpriority_process(Some(me), MERGE_NICE) {
+                    debug!(error = %e, "cannot lower the merge thread's priority");
+                }
+                merge(&archive, &packs)
+            });
         match spawned {
             Ok(handle) => self.running = Some(handle),
             Err(e) => warn!(error = %e, "cannot start merging packs"),
@@ -426,6 +469,14 @@ mod tests {
         for blob in &blobs {
             assert!(listed.contains(blob));
         }
+    }
+
+    #[test]
+    fn a_merge_stays_within_its_batch() {
+        let mib = 1 << 20;
+        assert_eq!(within_batch(&[mib; 100]), 64);
+        assert_eq!(within_batch(&[10, 20, 100 * mib]), 2);
+        assert_eq!(within_batch(&[]), 0);
     }
 
     #[test]
