@@ -6,19 +6,24 @@
 //! and count collectors rank and count them in one pass. An all-versions
 //! search collects every match with its document hash from the fast fields
 //! and folds the versions of a document into one hit.
+//!
+//! A phrase of frequent words is checked position by position in most
+//! documents (tens of milliseconds at 100,000 documents on one core): such a
+//! search runs on the segments in parallel, on a small pool shared by every
+//! index of the process.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::Column;
-use tantivy::query::{Query as TantivyQuery, TermQuery};
-use tantivy::schema::IndexRecordOption;
+use tantivy::query::{EnableScoring, Query as TantivyQuery, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{
-    DocAddress, DocId, IndexReader, Score, SegmentOrdinal, SegmentReader, TantivyDocument,
-    TantivyError, Term,
+    DocAddress, DocId, Executor, IndexReader, Score, SegmentOrdinal, SegmentReader,
+    TantivyDocument, TantivyError, Term,
 };
 
 use super::IndexError;
@@ -30,6 +35,11 @@ use super::snippet::Snippets;
 pub const MAX_LIMIT: usize = 1000;
 /// How deep a search may page.
 pub const MAX_OFFSET: usize = 100_000;
+/// A phrase whose rarest word (in some field) is in this many documents
+/// checks so many positions that its search runs on the segments in parallel.
+const PARALLEL_PHRASE_DOCS: u64 = 20_000;
+/// Threads of the parallel search pool at most.
+const MAX_SEARCH_THREADS: usize = 4;
 
 /// The answer to a search.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -104,9 +114,14 @@ impl Searcher {
         let searcher = self.reader.searcher();
         let limit = q.limit.min(MAX_LIMIT);
         let offset = q.offset.min(MAX_OFFSET);
+        let run = Run {
+            searcher: &searcher,
+            query: &*query,
+            executor: heavy_phrase(&searcher, &*user).then(pool).flatten(),
+        };
         let (total, page) = match versions {
-            Versions::All => folded(&searcher, &*query, offset, limit),
-            Versions::Current | Versions::AsOf(_) => ranked(&searcher, &*query, offset, limit),
+            Versions::All => folded(&run, offset, limit),
+            Versions::Current | Versions::AsOf(_) => ranked(&run, offset, limit),
         }
         .map_err(query_error)?;
         let hits = if page.is_empty() {
@@ -182,21 +197,73 @@ fn query_error(e: TantivyError) -> IndexError {
     }
 }
 
+/// A query about to run on a searcher, on this thread or on the pool.
+struct Run<'a> {
+    searcher: &'a tantivy::Searcher,
+    query: &'a dyn TantivyQuery,
+    executor: Option<&'static Executor>,
+}
+
+impl Run<'_> {
+    fn collect<C: Collector>(&self, collector: &C) -> tantivy::Result<C::Fruit> {
+        let Some(executor) = self.executor else {
+            return self.searcher.search(self.query, collector);
+        };
+        let scoring = if collector.requires_scoring() {
+            EnableScoring::enabled_from_searcher(self.searcher)
+        } else {
+            EnableScoring::disabled_from_searcher(self.searcher)
+        };
+        self.searcher
+            .search_with_executor(self.query, collector, executor, scoring)
+    }
+}
+
+/// The pool parallel searches run on; None on one CPU.
+fn pool() -> Option<&'static Executor> {
+    static POOL: OnceLock<Option<Executor>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = threads.min(MAX_SEARCH_THREADS);
+        if threads < 2 {
+            return None;
+        }
+        Executor::multi_thread(threads, "docvault-search-")
+            .inspect_err(|e| tracing::warn!(error = %e, "no parallel search pool"))
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Whether `query` holds a phrase whose every word, in some field, is in at
+/// least [`PARALLEL_PHRASE_DOCS`] documents (an estimate of the documents
+/// whose positions the phrase checks), and the index has several segments.
+fn heavy_phrase(searcher: &tantivy::Searcher, query: &dyn TantivyQuery) -> bool {
+    if searcher.segment_readers().len() < 2 {
+        return false;
+    }
+    // Per field, the fewest documents any of its phrase words is in.
+    let mut rarest: HashMap<Field, u64> = HashMap::new();
+    query.query_terms(&mut |term, positions| {
+        if positions {
+            let docs = searcher.doc_freq(term).unwrap_or(0);
+            let fewest = rarest.entry(term.field()).or_insert(u64::MAX);
+            *fewest = (*fewest).min(docs);
+        }
+    });
+    rarest.values().any(|&docs| docs >= PARALLEL_PHRASE_DOCS)
+}
+
 /// At most one version per document matches: tantivy ranks and counts.
-fn ranked(
-    searcher: &tantivy::Searcher,
-    query: &dyn TantivyQuery,
-    offset: usize,
-    limit: usize,
-) -> tantivy::Result<(usize, Vec<Ranked>)> {
+fn ranked(run: &Run, offset: usize, limit: usize) -> tantivy::Result<(usize, Vec<Ranked>)> {
     if limit == 0 {
-        return Ok((searcher.search(query, &Count)?, Vec::new()));
+        return Ok((run.collect(&Count)?, Vec::new()));
     }
     // One pass that counts and ranks: a phrase is matched once per document.
     let top = TopDocs::with_limit(limit)
         .and_offset(offset)
         .order_by_score();
-    let (total, top) = searcher.search(query, &(Count, top))?;
+    let (total, top) = run.collect(&(Count, top))?;
     let page = top
         .into_iter()
         .map(|(score, addr)| Ranked {
@@ -209,13 +276,8 @@ fn ranked(
 }
 
 /// Every version may match: fold them per document.
-fn folded(
-    searcher: &tantivy::Searcher,
-    query: &dyn TantivyQuery,
-    offset: usize,
-    limit: usize,
-) -> tantivy::Result<(usize, Vec<Ranked>)> {
-    let mut groups = searcher.search(query, &Fold)?;
+fn folded(run: &Run, offset: usize, limit: usize) -> tantivy::Result<(usize, Vec<Ranked>)> {
+    let mut groups = run.collect(&Fold)?;
     let total = groups.len();
     groups.sort_unstable_by(|a, b| {
         b.score
@@ -324,5 +386,75 @@ impl SegmentCollector for FoldSegment {
 
     fn harvest(self) -> Vec<Match> {
         self.matches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::index::{Entry, Index};
+
+    fn entry(n: u64) -> Entry {
+        let at = UNIX_EPOCH + Duration::from_secs(1_780_000_000 + n);
+        let text = format!(
+            "{}alpha beta gamma alpha beta",
+            "alpha ".repeat(n as usize % 7)
+        );
+        Entry {
+            share: "s".into(),
+            path: format!("doc{n}.txt"),
+            version: 1,
+            valid_from: at,
+            valid_to: None,
+            modified: at,
+            size: text.len() as u64,
+            mime: "text/plain".into(),
+            title: None,
+            author: None,
+            status: "ok".into(),
+            text,
+        }
+    }
+
+    /// (score, address, versions matched) of each hit.
+    fn page(ranked: &[Ranked]) -> Vec<(u32, DocAddress, usize)> {
+        ranked
+            .iter()
+            .map(|r| (r.score.to_bits(), r.addr, r.versions_matched))
+            .collect()
+    }
+
+    #[test]
+    fn a_parallel_search_counts_and_ranks_as_a_serial_one() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut index = Index::open_or_create(dir.path()).unwrap();
+        for segment in 0..3 {
+            for i in 0..20 {
+                index.add(entry(segment * 20 + i)).unwrap();
+            }
+            index.commit(&BTreeMap::new()).unwrap();
+        }
+        let handle = index.searcher();
+        let query = handle.parser.parse("\"alpha beta\"").unwrap();
+        let searcher = handle.reader.searcher();
+        assert!(searcher.segment_readers().len() > 1);
+        let run = |executor| Run {
+            searcher: &searcher,
+            query: &*query,
+            executor,
+        };
+        for (offset, limit) in [(0, 10), (5, 30), (0, 0)] {
+            let (serial, parallel) = (run(None), run(pool()));
+            let (total, hits) = ranked(&serial, offset, limit).unwrap();
+            let (p_total, p_hits) = ranked(&parallel, offset, limit).unwrap();
+            assert_eq!((total, page(&hits)), (p_total, page(&p_hits)));
+            assert_eq!(total, 60);
+            let (total, hits) = folded(&serial, offset, limit).unwrap();
+            let (p_total, p_hits) = folded(&parallel, offset, limit).unwrap();
+            assert_eq!((total, page(&hits)), (p_total, page(&p_hits)));
+        }
     }
 }
