@@ -1708,16 +1708,26 @@ mod tests {
         archive.join("objects").join(&hex[..2]).join(&hex[2..])
     }
 
-    #[test]
-    fn large_blobs_stay_loose_through_a_disposition() {
+    /// Content over the inline limit (so stored as a loose object).
+    fn large(tag: &str) -> String {
+        format!("{tag} line of a large file\n").repeat(80_000)
+    }
+
+    /// The scenario plus two versions of a large file; their blobs.
+    fn scenario_with_large_file() -> (Vault, Oid, Oid) {
         let mut v = scenario();
-        let large = |tag: &str| format!("{tag} line of a large file\n").repeat(80_000);
         v.commit("alpha", &[("large.txt", Some(&large("first")))]);
         v.commit("alpha", &[("large.txt", Some(&large("second")))]);
         let catalog = v.catalog();
         let doc = catalog.document("alpha", "large.txt").unwrap();
         let blob = |n: usize| Oid::from_str(doc.versions[n].blob.as_deref().unwrap()).unwrap();
         let (old, kept) = (blob(0), blob(1));
+        (v, old, kept)
+    }
+
+    #[test]
+    fn large_blobs_stay_loose_through_a_disposition() {
+        let (mut v, old, kept) = scenario_with_large_file();
         assert!(loose_path(v.archive.path(), kept).is_file());
         v.dispose(&[("alpha", "large.txt", 1)]).unwrap();
         // Kept loose, so a download streams it; the disposed one is gone.
@@ -1734,16 +1744,10 @@ mod tests {
 
     #[test]
     fn large_blobs_only_in_a_pack_survive_a_disposition() {
-        let mut v = scenario();
-        let large = |tag: &str| format!("{tag} line of a large file\n").repeat(80_000);
-        v.commit("alpha", &[("large.txt", Some(&large("first")))]);
-        v.commit("alpha", &[("large.txt", Some(&large("second")))]);
+        let (mut v, _, kept) = scenario_with_large_file();
         // As a `git gc` or an older docvault's disposition leaves them.
         let (ok, _, err) = git_out(v.archive.path(), &["repack", "-a", "-d", "-q"]);
         assert!(ok, "{err}");
-        let catalog = v.catalog();
-        let doc = catalog.document("alpha", "large.txt").unwrap();
-        let kept = Oid::from_str(doc.versions[1].blob.as_deref().unwrap()).unwrap();
         assert!(!loose_path(v.archive.path(), kept).exists());
         v.dispose(&[("alpha", "large.txt", 1)]).unwrap();
         let archive = Archive::open(v.archive.path()).unwrap();

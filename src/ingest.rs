@@ -736,10 +736,13 @@ impl Ingest {
         // The versions' audit events: logged before they are published (once
         // a version shows in the catalog, its event is in the feed), in the
         // same pack and syncs as the commit.
-        let drafts: Vec<crate::audit::Draft> = staged
-            .iter()
-            .map(|s| crate::audit::Draft::of_version(&s.record))
-            .collect();
+        let drafts: Vec<crate::audit::Draft> = match &self.audit {
+            Some(_) => staged
+                .iter()
+                .map(|s| crate::audit::Draft::of_version(&s.record))
+                .collect(),
+            None => Vec::new(),
+        };
         let mut pending = None;
         let (archive, audit) = (&self.archive, &self.audit);
         let committed = archive.commit_batch_and(
