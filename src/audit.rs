@@ -259,6 +259,9 @@ impl AuditLog {
     ) -> Result<(crate::archive::AlsoRef, Pending)> {
         let pending = self.pending(drafts, absorbed);
         let parent = head(archive.repo())?;
+        if let Some(parent) = parent {
+            archive.seed(stage, parent)?;
+        }
         let commit = build_commit(stage, &pending.events, &pending.absorbed, parent)?;
         let also = crate::archive::AlsoRef {
             name: AUDIT_REF,

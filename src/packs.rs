@@ -30,10 +30,6 @@ use crate::archive::ArchiveError;
 /// A merge starts when the archive has this many packs (or more).
 pub const MERGE_AT: usize = 24;
 
-/// Handles opened before a merge keep the packs it removed open; the
-/// writer reopens its handles once merges removed this many.
-pub const REOPEN_AFTER: usize = 256;
-
 /// The zlib level of merged packs. Commits write at level 1 to be quick;
 /// a merge runs beside the writer, so it spends more to store less (on
 /// text, level 2 of zlib-rs stores about a third less than level 1, at
@@ -105,13 +101,21 @@ pub fn roll_up(sizes: &[u64], at_least: usize) -> usize {
         .rev()
         .find(|&i| weight(sizes[i]) < weight(sizes[i - 1]).saturating_mul(2))
         .map_or(0, |i| i + 1);
-    let mut split = split.max(at_least.min(sizes.len()));
+    let split = split.max(at_least.min(sizes.len()));
     if split < 2 {
         return 0;
     }
-    let mut total: u64 = sizes[..split].iter().map(|&s| weight(s)).sum();
-    while split < sizes.len() && weight(sizes[split]) < total.saturating_mul(2) {
-        total += weight(sizes[split]);
+    grow(sizes, split)
+}
+
+/// How many of the smallest packs (`sizes` ascending) to merge: the first
+/// `start`, and each next one while it is smaller than twice the ones
+/// taken together (so no pack is rewritten for a much smaller gain).
+pub fn grow(sizes: &[u64], start: usize) -> usize {
+    let mut split = start.min(sizes.len());
+    let mut total: u64 = sizes[..split].iter().map(|&s| s.max(1)).sum();
+    while split < sizes.len() && sizes[split].max(1) < total.saturating_mul(2) {
+        total += sizes[split].max(1);
         split += 1;
     }
     split
@@ -257,14 +261,25 @@ pub fn due(archive: &Path) -> std::io::Result<Vec<PackFile>> {
     }
     packs.retain(|p| p.size <= MERGE_MAX);
     let sizes: Vec<u64> = packs.iter().map(|p| p.size).collect();
-    // All the small packs at least (one per small commit): merged in one go,
-    // so merges come in batches. Big ones (a bulk import's) join only as
-    // the geometric rule says, so that no merge of hundreds of megabytes
-    // competes with the writer for the disk because of a few small commits.
-    let small = sizes.iter().take_while(|&&s| s <= SMALL_PACK).count();
-    let n = roll_up(&sizes, small).min(within_batch(&sizes));
+    let n = pick(&sizes);
     packs.truncate(if n >= 2 { n } else { 0 });
     Ok(packs)
+}
+
+/// How many of the smallest packs (`sizes` ascending) to merge now.
+fn pick(sizes: &[u64]) -> usize {
+    // All the small packs at least (one per small commit): merged in one go,
+    // so merges come in batches. Bigger ones join only while they are
+    // smaller than twice what is merged so far: every lookup of a missing
+    // object searches every pack, so the many small packs go first, in a
+    // merge that takes milliseconds. Rolling up a bulk import's packs with
+    // them would take seconds, while commits pile up packs behind it.
+    let small = sizes.iter().take_while(|&&s| s <= SMALL_PACK).count();
+    let n = match grow(sizes, small.max(1)) {
+        n if n >= 2 => n,
+        _ => roll_up(sizes, small),
+    };
+    n.min(within_batch(sizes))
 }
 
 /// How many of the smallest packs (`sizes` ascending) fit in [`MERGE_BATCH`].
@@ -327,13 +342,17 @@ impl Merger {
         }
     }
 
-    /// Whether merges removed [`REOPEN_AFTER`] packs since the last time
-    /// this said so: then handles opened before should be reopened.
+    /// Whether a merge removed packs since the last time this said so:
+    /// then handles opened before should be reopened. A libgit2 handle
+    /// never forgets a pack it loaded, even once the file is gone, and
+    /// every lookup of an object it lacks (each new object a commit
+    /// writes) searches all of them: with a few hundred stale packs, a
+    /// one-file commit took 3× longer.
     pub fn reopen_due(&mut self) -> bool {
         if self.running.as_ref().is_some_and(JoinHandle::is_finished) {
             self.wait();
         }
-        if self.removed >= REOPEN_AFTER {
+        if self.removed > 0 {
             self.removed = 0;
             return true;
         }
@@ -397,6 +416,29 @@ mod tests {
         assert_eq!(roll_up(&[1, 2, 4, 8, 1000], 2), 4);
         assert_eq!(roll_up(&[1, 4, 16, 64, 1000], 2), 2);
         assert_eq!(roll_up(&[1, 2, 4, 8, 1000], 3), 4);
+    }
+
+    #[test]
+    fn small_packs_merge_first_and_big_ones_only_when_outgrown() {
+        const MB: u64 = 1 << 20;
+        // 30 commits' packs beside a bulk import's ten: only the small ones.
+        let mut sizes = vec![30_000; 30];
+        sizes.extend([20 * MB; 10]);
+        assert_eq!(pick(&sizes), 30);
+        // Once what is merged outgrows half the next, that one joins too.
+        let mut sizes = vec![30_000; 30];
+        sizes.extend([MB, 20 * MB]);
+        assert_eq!(pick(&sizes), 31);
+        // No small packs: equal big ones merge, as many as a batch holds.
+        assert_eq!(pick(&[20 * MB; 30]), 3);
+        // A progression already: nothing.
+        let doubling: Vec<u64> = (0..30).map(|i| (2 * MB) << i).collect();
+        assert_eq!(pick(&doubling), 0);
+        // The smallest pack alone outgrown by the rest, which are not a
+        // progression: git's split merges them.
+        let mut sizes = vec![2 * MB];
+        sizes.extend([10 * MB; 5]);
+        assert_eq!(pick(&sizes), 6);
     }
 
     proptest! {
