@@ -903,48 +903,105 @@ pub(crate) fn write_pack(
     level: u32,
     trickle: Option<&Trickle>,
 ) -> Result<Packed> {
-    let pack_err = |source| ArchiveError::Pack { source };
-    let count =
-        u32::try_from(objects.len()).map_err(|_| pack_err(io::Error::other("too many objects")))?;
-    let writer = git("opening pack writer", to.packwriter())?;
-    let mut out = HashingWriter {
-        inner: io::BufWriter::with_capacity(256 << 10, writer),
-        sha1: sha1::Sha1::new(),
-    };
-    let mut header = b"PACK".to_vec();
-    header.extend(2u32.to_be_bytes());
-    header.extend(count.to_be_bytes());
-    out.write_all(&header).map_err(pack_err)?;
-    let mut bytes = 0;
-    let mut synced = 0;
-    // One deflate state for all entries: making one allocates and clears
-    // a few hundred KiB, which cost more than deflating a small object.
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level));
-    let mut spare = Vec::new();
+    let mut pack = PackWriter::new(to, objects.len(), level, trickle)?;
     for oid in objects {
         let object = git(format!("reading staged object {oid}"), from.read(*oid))?;
-        bytes += object.len() as u64;
-        if let Some(t) = trickle.filter(|t| bytes - synced >= t.every) {
-            nix::unistd::syncfs(&t.fs).map_err(|e| pack_err(e.into()))?;
-            synced = bytes;
-        }
-        let header = pack_entry_header(object.kind(), object.len()).map_err(pack_err)?;
-        out.write_all(&header).map_err(pack_err)?;
-        z.write_all(object.data()).map_err(pack_err)?;
-        let deflated = z.reset(std::mem::take(&mut spare)).map_err(pack_err)?;
-        out.write_all(&deflated).map_err(pack_err)?;
-        spare = deflated;
-        spare.clear();
+        pack.object(object.kind(), object.data())?;
     }
-    let trailer = out.sha1.finalize();
-    let mut writer = out.inner;
-    writer.write_all(&trailer).map_err(pack_err)?;
-    let mut writer = writer.into_inner().map_err(|e| pack_err(e.into_error()))?;
-    git("indexing pack", writer.commit())?;
-    Ok(Packed {
-        name: format!("pack-{}", hex::encode(trailer)),
-        bytes,
-    })
+    pack.finish()
+}
+
+/// A pack being written through libgit2's indexer, entry by entry.
+pub(crate) struct PackWriter<'a, 't> {
+    out: HashingWriter<io::BufWriter<git2::OdbPackwriter<'a>>>,
+    /// One deflate state for all entries: making one allocates and clears
+    /// a few hundred KiB, which costs more than deflating a small object.
+    z: flate2::write::ZlibEncoder<Vec<u8>>,
+    spare: Vec<u8>,
+    trickle: Option<&'t Trickle>,
+    bytes: u64,
+    synced: u64,
+}
+
+impl<'a, 't> PackWriter<'a, 't> {
+    /// Starts a pack of `count` entries in `to`, deflating at `level`.
+    pub(crate) fn new(
+        to: &'a Odb<'_>,
+        count: usize,
+        level: u32,
+        trickle: Option<&'t Trickle>,
+    ) -> Result<PackWriter<'a, 't>> {
+        let count =
+            u32::try_from(count).map_err(|_| pack_err(io::Error::other("too many objects")))?;
+        let writer = git("opening pack writer", to.packwriter())?;
+        let mut out = HashingWriter {
+            inner: io::BufWriter::with_capacity(256 << 10, writer),
+            sha1: sha1::Sha1::new(),
+        };
+        let mut header = b"PACK".to_vec();
+        header.extend(2u32.to_be_bytes());
+        header.extend(count.to_be_bytes());
+        out.write_all(&header).map_err(pack_err)?;
+        Ok(PackWriter {
+            out,
+            z: flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level)),
+            spare: Vec::new(),
+            trickle,
+            bytes: 0,
+            synced: 0,
+        })
+    }
+
+    /// Adds an object, deflated.
+    pub(crate) fn object(&mut self, kind: ObjectType, data: &[u8]) -> Result<()> {
+        self.count(data.len())?;
+        let header = pack_entry_header(kind, data.len()).map_err(pack_err)?;
+        self.out.write_all(&header).map_err(pack_err)?;
+        self.z.write_all(data).map_err(pack_err)?;
+        let deflated = self
+            .z
+            .reset(std::mem::take(&mut self.spare))
+            .map_err(pack_err)?;
+        self.out.write_all(&deflated).map_err(pack_err)?;
+        self.spare = deflated;
+        self.spare.clear();
+        Ok(())
+    }
+
+    /// Adds an entry of another pack as it is (header and deflated data,
+    /// not a delta): the indexer inflates and hashes it like any other.
+    pub(crate) fn raw(&mut self, entry: &[u8]) -> Result<()> {
+        self.count(entry.len())?;
+        self.out.write_all(entry).map_err(pack_err)
+    }
+
+    /// Counts bytes, and syncs the file system every `trickle.every` of them.
+    fn count(&mut self, len: usize) -> Result<()> {
+        self.bytes += len as u64;
+        if let Some(t) = self.trickle.filter(|t| self.bytes - self.synced >= t.every) {
+            nix::unistd::syncfs(&t.fs).map_err(|e| pack_err(e.into()))?;
+            self.synced = self.bytes;
+        }
+        Ok(())
+    }
+
+    /// Writes the trailer and has the indexer check the pack and write
+    /// its index; the pack is then in place (not yet synced).
+    pub(crate) fn finish(self) -> Result<Packed> {
+        let trailer = self.out.sha1.finalize();
+        let mut writer = self.out.inner;
+        writer.write_all(&trailer).map_err(pack_err)?;
+        let mut writer = writer.into_inner().map_err(|e| pack_err(e.into_error()))?;
+        git("indexing pack", writer.commit())?;
+        Ok(Packed {
+            name: format!("pack-{}", hex::encode(trailer)),
+            bytes: self.bytes,
+        })
+    }
+}
+
+fn pack_err(source: io::Error) -> ArchiveError {
+    ArchiveError::Pack { source }
 }
 
 /// For a big [`write_pack`] beside the writer: a `syncfs` of `fs` after

@@ -65,6 +65,8 @@ pub struct PackFile {
 pub struct Merged {
     pub packs: usize,
     pub objects: usize,
+    /// Objects copied as they were (not deflated again).
+    pub copied: usize,
     pub bytes: u64,
     pub took: Duration,
 }
@@ -143,21 +145,109 @@ pub fn idx_objects(data: &[u8]) -> Result<Vec<Oid>, String> {
         .collect()
 }
 
+/// One object of a version 2 pack index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdxEntry {
+    pub oid: Oid,
+    /// Where the object's entry starts in the pack.
+    pub offset: u64,
+    /// The CRC-32 of the entry as it is in the pack.
+    pub crc: u32,
+}
+
+/// The objects a version 2 pack index lists, with their offsets and CRCs.
+pub fn idx_entries(data: &[u8]) -> Result<Vec<IdxEntry>, String> {
+    let oids = idx_objects(data)?;
+    let n = oids.len();
+    let short = || format!("pack index lists {n} objects but is too short");
+    let tables = 8 + 256 * 4 + 20 * n;
+    let crcs = data.get(tables..tables + 4 * n).ok_or_else(short)?;
+    let offsets = data.get(tables + 4 * n..tables + 8 * n).ok_or_else(short)?;
+    let large = &data[tables + 8 * n..];
+    let be32 = |b: &[u8], i: usize| u32::from_be_bytes(b[4 * i..4 * i + 4].try_into().expect("4"));
+    oids.into_iter()
+        .enumerate()
+        .map(|(i, oid)| {
+            let small = be32(offsets, i);
+            let offset = if small & 0x8000_0000 == 0 {
+                u64::from(small)
+            } else {
+                let j = (small & 0x7fff_ffff) as usize * 8;
+                let bytes = large.get(j..j + 8).ok_or_else(short)?;
+                u64::from_be_bytes(bytes.try_into().expect("8"))
+            };
+            Ok(IdxEntry {
+                oid,
+                offset,
+                crc: be32(crcs, i),
+            })
+        })
+        .collect()
+}
+
+/// Entries up to this size may be copied from one pack to another as they
+/// are; larger ones go through the object database like deltas do.
+const COPY_MAX: u64 = 16 << 20;
+
+/// Whether a pack entry can go into a merged pack as it is: its CRC is the
+/// one its index records, it is a whole object (not a delta, which refers
+/// to other entries of its pack), and it was deflated at zlib level 2 or
+/// more (level 1 entries, which commits write, are deflated again at
+/// [`MERGE_COMPRESSION`] once).
+fn reusable(entry: &[u8], crc: u32) -> bool {
+    let mut check = flate2::Crc::new();
+    check.update(entry);
+    if check.sum() != crc {
+        return false;
+    }
+    let Some(&first) = entry.first() else {
+        return false;
+    };
+    if !(1..=4).contains(&((first >> 4) & 7)) {
+        return false;
+    }
+    let header = 1 + entry.iter().take_while(|&&b| b & 0x80 != 0).count();
+    // The zlib header's second byte: FLEVEL, the top two bits, is 0 for
+    // levels 0 and 1.
+    entry.get(header + 1).is_some_and(|flags| flags >> 6 >= 1)
+}
+
 /// Merges `packs` of the archive at `archive` into one pack, syncs it, and
-/// removes them.
+/// removes them. Entries already deflated at the merge level are copied
+/// as they are; libgit2's indexer inflates and hashes every entry all the
+/// same, and the merged pack's index must list exactly the objects of the
+/// packs it replaces before any of them is removed.
 pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError> {
+    use std::os::unix::fs::FileExt;
     let started = Instant::now();
     let io_err = |path: &Path, source| ArchiveError::Read {
         path: path.to_owned(),
         source,
     };
+    let bad = |path: &Path, reason: String| io_err(path, std::io::Error::other(reason));
     let mut seen = HashSet::new();
-    let mut objects = Vec::new();
-    for pack in packs {
+    // (pack, entry, entry length), in pack order.
+    let mut sources = Vec::new();
+    let mut files = Vec::with_capacity(packs.len());
+    for (p, pack) in packs.iter().enumerate() {
         let data = std::fs::read(&pack.idx).map_err(|e| io_err(&pack.idx, e))?;
-        let listed = idx_objects(&data)
-            .map_err(|reason| io_err(&pack.idx, std::io::Error::other(reason)))?;
-        objects.extend(listed.into_iter().filter(|oid| seen.insert(*oid)));
+        let mut entries = idx_entries(&data).map_err(|reason| bad(&pack.idx, reason))?;
+        entries.sort_by_key(|e| e.offset);
+        let path = pack.idx.with_extension("pack");
+        let file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
+        let len = file.metadata().map_err(|e| io_err(&path, e))?.len();
+        for (i, e) in entries.iter().enumerate() {
+            let end = entries
+                .get(i + 1)
+                .map_or(len.saturating_sub(20), |next| next.offset);
+            if end <= e.offset {
+                return Err(bad(&path, format!("entry at {} has no bytes", e.offset)));
+            }
+            if seen.insert(e.oid) {
+                sources.push((p, *e, end - e.offset));
+            }
+        }
+        files.push(file);
     }
     let repo = Repository::open_bare(archive).map_err(|source| ArchiveError::Open {
         path: archive.to_owned(),
@@ -172,8 +262,50 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
         fs: dir.try_clone().map_err(|e| io_err(archive, e))?,
         every: TRICKLE_SYNC,
     };
-    let written =
-        crate::archive::write_pack(&odb, &odb, &objects, MERGE_COMPRESSION, Some(&trickle))?;
+    let mut out =
+        crate::archive::PackWriter::new(&odb, sources.len(), MERGE_COMPRESSION, Some(&trickle))?;
+    let mut entry = Vec::new();
+    let mut copied = 0;
+    for &(p, e, len) in &sources {
+        if len <= COPY_MAX {
+            entry.resize(len as usize, 0);
+            let path = packs[p].idx.with_extension("pack");
+            files[p]
+                .read_exact_at(&mut entry, e.offset)
+                .map_err(|err| io_err(&path, err))?;
+            if reusable(&entry, e.crc) {
+                out.raw(&entry)?;
+                copied += 1;
+                continue;
+            }
+        }
+        let object = odb.read(e.oid).map_err(|source| ArchiveError::Git {
+            what: format!("reading object {}", e.oid),
+            source,
+        })?;
+        out.object(object.kind(), object.data())?;
+    }
+    let written = out.finish()?;
+    let idx = archive
+        .join("objects")
+        .join("pack")
+        .join(format!("{}.idx", written.name));
+    let data = std::fs::read(&idx).map_err(|e| io_err(&idx, e))?;
+    let listed: HashSet<Oid> = idx_objects(&data)
+        .map_err(|reason| bad(&idx, reason))?
+        .into_iter()
+        .collect();
+    if listed != seen {
+        return Err(bad(
+            &idx,
+            format!(
+                "the merged pack lists {} objects where its inputs list {}",
+                listed.len(),
+                seen.len()
+            ),
+        ));
+    }
+    let objects = seen.len();
     nix::unistd::syncfs(&dir).map_err(|e| ArchiveError::Sync {
         path: archive.to_owned(),
         source: e.into(),
@@ -202,7 +334,8 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
     }
     Ok(Merged {
         packs: packs.len(),
-        objects: objects.len(),
+        objects,
+        copied,
         bytes: packs.iter().map(|p| p.size).sum(),
         took: started.elapsed(),
     })
@@ -369,6 +502,7 @@ impl Merger {
                 debug!(
                     packs = m.packs,
                     objects = m.objects,
+                    copied = m.copied,
                     bytes = m.bytes,
                     took_ms = m.took.as_millis() as u64,
                     "merged packs"
@@ -467,20 +601,27 @@ mod tests {
         #[test]
         fn idx_parser_never_panics(data in prop::collection::vec(any::<u8>(), 0..2_000)) {
             let _ = idx_objects(&data);
+            let _ = idx_entries(&data);
         }
     }
 
     fn archive_with_packs(n: usize) -> (tempfile::TempDir, crate::archive::Archive, Vec<Oid>) {
         let dir = tempfile::tempdir().unwrap();
         let archive = crate::archive::Archive::open_or_init(&dir.path().join("a.git")).unwrap();
+        let blobs = archive_blobs(&archive, n, "document");
+        (dir, archive, blobs)
+    }
+
+    /// Commits `n` files, one per commit (so one pack each); their blobs.
+    fn archive_blobs(archive: &crate::archive::Archive, n: usize, stem: &str) -> Vec<Oid> {
         let mut blobs = Vec::new();
         for i in 0..n {
             let blob = archive
-                .store_bytes(format!("document {i}\n").repeat(i + 1).as_bytes())
+                .store_bytes(format!("{stem} {i}\n").repeat(i + 1).as_bytes())
                 .unwrap();
             let record = crate::catalog::VersionRecord::new(
                 "alpha",
-                &format!("dir{}/f{i}.txt", i % 3),
+                &format!("dir{}/{stem}{i}.txt", i % 3),
                 1,
                 crate::catalog::Event::Created,
                 blob.size,
@@ -496,7 +637,7 @@ mod tests {
             archive.commit_batch("alpha", &mut staged, &[]).unwrap();
             blobs.push(blob.oid);
         }
-        (dir, archive, blobs)
+        blobs
     }
 
     #[test]
@@ -581,5 +722,84 @@ mod tests {
         );
         // The writer's own handle, opened before the merge, still reads.
         assert!(archive.repo().find_blob(blobs[0]).is_ok());
+        // Commits deflate at level 1: every object was deflated again.
+        assert_eq!(merged.copied, 0);
+    }
+
+    #[test]
+    fn a_merged_pack_is_copied_as_it_is_into_the_next_merge() {
+        let (_dir, archive, blobs) = archive_with_packs(MERGE_AT + 2);
+        let first = merge(archive.path(), &due(archive.path()).unwrap()).unwrap();
+        let more = archive_blobs(&archive, MERGE_AT, "more");
+        let packs = list(archive.path()).unwrap();
+        let second = merge(archive.path(), &packs).unwrap();
+        assert_eq!(list(archive.path()).unwrap().len(), 1);
+        assert!(
+            second.copied >= first.objects,
+            "the first merge's {} objects are copied, not deflated again: {second:?}",
+            first.objects
+        );
+        assert!(
+            second.copied < second.objects,
+            "the new commits' level-1 objects are deflated again: {second:?}"
+        );
+        let fresh = crate::archive::Archive::open(archive.path()).unwrap();
+        for blob in blobs.iter().chain(&more) {
+            let content = fresh.repo().find_blob(*blob).unwrap();
+            assert_eq!(content.id(), *blob);
+        }
+        let fsck = std::process::Command::new("git")
+            .args(["fsck", "--full", "--strict"])
+            .current_dir(archive.path())
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+    }
+
+    #[test]
+    fn index_entries_point_at_their_bytes_and_name_the_zlib_level() {
+        use std::io::Write as _;
+        let (_dir, archive, _) = archive_with_packs(2);
+        for pack in list(archive.path()).unwrap() {
+            let idx = std::fs::read(&pack.idx).unwrap();
+            let data = std::fs::read(pack.idx.with_extension("pack")).unwrap();
+            let mut entries = idx_entries(&idx).unwrap();
+            assert_eq!(entries.len(), idx_objects(&idx).unwrap().len());
+            entries.sort_by_key(|e| e.offset);
+            assert_eq!(entries[0].offset, 12, "the first entry follows the header");
+            let ends = entries
+                .iter()
+                .skip(1)
+                .map(|e| e.offset)
+                .chain([data.len() as u64 - 20]);
+            for (e, end) in entries.iter().zip(ends) {
+                let bytes = &data[e.offset as usize..end as usize];
+                let mut crc = flate2::Crc::new();
+                crc.update(bytes);
+                assert_eq!(crc.sum(), e.crc, "the CRC of {}", e.oid);
+                // A commit's pack is deflated at level 1: not reusable.
+                assert!(!reusable(bytes, e.crc));
+            }
+        }
+        // An entry deflated at level 2 is reusable, unless its CRC is off
+        // or it is a delta.
+        let mut z = flate2::write::ZlibEncoder::new(vec![0x35], flate2::Compression::new(2));
+        z.write_all(b"hello").unwrap();
+        let entry = z.finish().unwrap();
+        let crc = |b: &[u8]| {
+            let mut c = flate2::Crc::new();
+            c.update(b);
+            c.sum()
+        };
+        assert!(reusable(&entry, crc(&entry)));
+        assert!(!reusable(&entry, crc(&entry) ^ 1));
+        let mut delta = entry.clone();
+        delta[0] = 0x65;
+        assert!(!reusable(&delta, crc(&delta)));
+        assert!(!reusable(&[], crc(&[])));
     }
 }
