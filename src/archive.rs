@@ -124,6 +124,9 @@ pub struct Archive {
     staging: RefCell<Option<Repository>>,
     /// Bytes written to `staging` since it was created (blobs and notes).
     staged_bytes: Cell<u64>,
+    /// Objects in `staging` that are on disk too: copied from there, or
+    /// packed by an earlier commit of the same stage.
+    on_disk: RefCell<HashSet<Oid>>,
 }
 
 /// The bytes a batch's in-memory object database may hold before it is
@@ -156,6 +159,7 @@ impl Archive {
             sync_dir,
             staging: RefCell::new(None),
             staged_bytes: Cell::new(0),
+            on_disk: RefCell::default(),
         })
     }
 
@@ -175,6 +179,7 @@ impl Archive {
             sync_dir,
             staging: RefCell::new(None),
             staged_bytes: Cell::new(0),
+            on_disk: RefCell::default(),
         })
     }
 
@@ -488,6 +493,7 @@ impl Archive {
             Some(stage) => stage,
             None => {
                 self.staged_bytes.set(0);
+                self.on_disk.borrow_mut().clear();
                 self.new_stage()?
             }
         };
@@ -526,6 +532,7 @@ impl Archive {
             format!("staging object {oid}"),
             staged.write(object.kind(), object.data()),
         )?;
+        self.on_disk.borrow_mut().insert(oid);
         Ok(())
     }
 
@@ -567,42 +574,69 @@ impl Archive {
     /// changed: a commit's new objects are its tree, the trees along those
     /// paths and the objects at their ends, so those are what the pack
     /// holds (objects already on disk, such as streamed blobs, excepted).
-    /// Then every one of them is looked up on disk through the archive's
-    /// own handle, so no ref can move to a commit whose objects stayed in
-    /// memory.
+    /// No ref can move to a commit whose objects stayed in memory: the
+    /// written pack's index must list every new object, and the objects
+    /// that were not staged are looked up on disk.
     fn write_staged(&self, commits: &[(Oid, Vec<String>)]) -> Result<()> {
         let Some(stage) = self.staging.borrow_mut().take() else {
             return Ok(());
         };
+        let Some(&(first, _)) = commits.first() else {
+            *self.staging.borrow_mut() = Some(stage);
+            return Ok(());
+        };
+        let incomplete = |missing: String| ArchiveError::Incomplete {
+            commit: first,
+            missing,
+        };
         let disk = git("opening object database", self.repo.odb())?;
+        let staged = git("opening staging odb", stage.odb())?;
         let mut objects = HashSet::new();
         for (commit, paths) in commits {
             objects.extend(objects_along(&stage, *commit, paths)?);
         }
-        let new: Vec<Oid> = objects
-            .into_iter()
-            .filter(|oid| !disk.exists_ext(*oid, git2::OdbLookupFlags::NO_REFRESH))
-            .collect();
+        // New objects are in the stage only; the others (a large file's
+        // blob streamed to disk, a renamed file's old blob) must be on disk.
+        let (mut new, mut elsewhere) = (Vec::new(), Vec::new());
+        {
+            let on_disk = self.on_disk.borrow();
+            for oid in objects.into_iter().filter(|oid| !on_disk.contains(oid)) {
+                if staged.exists(oid) {
+                    new.push(oid);
+                } else {
+                    elsewhere.push(oid);
+                }
+            }
+        }
         if !new.is_empty() {
-            let from = git("opening staging odb", stage.odb())?;
-            let packed = write_pack(&from, &disk, &new, COMMIT_COMPRESSION, None)?;
+            let packed = write_pack(&staged, &disk, &new, COMMIT_COMPRESSION, None)?;
+            // The indexer named every object by hashing what reached the
+            // pack: its index must list them all.
+            let idx = self
+                .path
+                .join("objects")
+                .join("pack")
+                .join(format!("{}.idx", packed.name));
+            let data =
+                std::fs::read(&idx).map_err(|e| incomplete(format!("{}: {e}", idx.display())))?;
+            let listed: HashSet<Oid> = crate::packs::idx_objects(&data)
+                .map_err(|e| incomplete(format!("{}: {e}", idx.display())))?
+                .into_iter()
+                .collect();
+            if let Some(missing) = new.iter().find(|oid| !listed.contains(oid)) {
+                return Err(incomplete(missing.to_string()));
+            }
+            self.on_disk.borrow_mut().extend(new);
             // The stage holds what it packed (trees and commits too).
             self.staged_bytes
                 .set(self.staged_bytes.get() + packed.bytes);
         }
+        if let Some(missing) = elsewhere.iter().find(|oid| !disk.exists(**oid)) {
+            return Err(incomplete(missing.to_string()));
+        }
+        drop(staged);
         if self.staged_bytes.get() < STAGE_LIMIT {
             *self.staging.borrow_mut() = Some(stage);
-        }
-        for (commit, paths) in commits {
-            let incomplete = |missing: String| ArchiveError::Incomplete {
-                commit: *commit,
-                missing,
-            };
-            let on_disk =
-                objects_along(&self.repo, *commit, paths).map_err(|e| incomplete(e.to_string()))?;
-            if let Some(missing) = on_disk.iter().find(|oid| !disk.exists(**oid)) {
-                return Err(incomplete(missing.to_string()));
-            }
         }
         Ok(())
     }

@@ -258,8 +258,17 @@ impl Ingest {
         }
         match Archive::open(self.archive.path()) {
             Ok(a) => {
-                self.archive = a;
+                let old = std::mem::replace(&mut self.archive, a);
                 self.archive_stale = false;
+                // Closing the old handle closes the packs merges removed,
+                // and the kernel frees a removed file at its last close:
+                // milliseconds, which no commit should wait for.
+                let closing = std::thread::Builder::new()
+                    .name("docvault-close".into())
+                    .spawn(move || drop(old));
+                if let Err(e) = closing {
+                    debug!(error = %e, "cannot close the old archive handle on a thread");
+                }
             }
             Err(e) => {
                 // The old handle may still see packs that are gone and
