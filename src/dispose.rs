@@ -1048,7 +1048,7 @@ fn fault(step: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
     use std::os::unix::process::ExitStatusExt;
     use std::time::SystemTime;
@@ -1273,7 +1273,8 @@ mod tests {
             .any(|w| w == needle.as_bytes())
     }
 
-    fn assert_fsck_clean(archive: &Path) {
+    /// `git fsck --full --strict` finds nothing wrong in `archive`.
+    pub(crate) fn assert_fsck_clean(archive: &Path) {
         let (ok, out, err) = git_out(archive, &["fsck", "--full", "--strict", "--no-dangling"]);
         let out = String::from_utf8_lossy(&out);
         // (A bare repository's HEAD names a branch that does not exist: a notice.)

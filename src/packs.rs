@@ -710,16 +710,7 @@ mod tests {
                 "{blob} survives the merge"
             );
         }
-        let fsck = std::process::Command::new("git")
-            .args(["fsck", "--full", "--strict"])
-            .current_dir(archive.path())
-            .output()
-            .unwrap();
-        assert!(
-            fsck.status.success(),
-            "{}",
-            String::from_utf8_lossy(&fsck.stderr)
-        );
+        crate::dispose::tests::assert_fsck_clean(archive.path());
         // The writer's own handle, opened before the merge, still reads.
         assert!(archive.repo().find_blob(blobs[0]).is_ok());
         // Commits deflate at level 1: every object was deflated again.
@@ -748,16 +739,7 @@ mod tests {
             let content = fresh.repo().find_blob(*blob).unwrap();
             assert_eq!(content.id(), *blob);
         }
-        let fsck = std::process::Command::new("git")
-            .args(["fsck", "--full", "--strict"])
-            .current_dir(archive.path())
-            .output()
-            .unwrap();
-        assert!(
-            fsck.status.success(),
-            "{}",
-            String::from_utf8_lossy(&fsck.stderr)
-        );
+        crate::dispose::tests::assert_fsck_clean(archive.path());
     }
 
     #[test]
