@@ -23,8 +23,8 @@ use tantivy::directory::error::{
     DeleteError, LockError, OpenDirectoryError, OpenReadError, OpenWriteError,
 };
 use tantivy::directory::{
-    AntiCallToken, Directory, DirectoryLock, FileHandle, INDEX_WRITER_LOCK, Lock, MmapDirectory,
-    TerminatingWrite, WatchCallback, WatchHandle, WritePtr,
+    AntiCallToken, Directory, DirectoryLock, FileHandle, Lock, MmapDirectory, TerminatingWrite,
+    WatchCallback, WatchHandle, WritePtr,
 };
 
 /// The file whose atomic write is an index commit.
@@ -203,10 +203,19 @@ impl Directory for CommitSyncedDirectory {
 }
 
 /// Deletes the segment files no commit references: what a crash left
-/// between two commits. Takes the writer's lock, so no writer is running.
-pub(crate) fn sweep_orphans(index: &tantivy::Index, root: &Path) -> tantivy::Result<usize> {
-    let _lock = index.directory().acquire_lock(&INDEX_WRITER_LOCK)?;
-    let living = index.load_metas()?.list_segment_files();
+/// between two commits. Given the index's writer, which holds the writer's
+/// lock, before it wrote anything: no other writer is running.
+///
+/// Not with a lock of its own, released before the writer takes it again:
+/// the lock is an flock on a file, which a process forked while it is held
+/// (another thread starting `git` or an extraction worker) shares until it
+/// execs, so in between the writer could find it busy and opening the index
+/// fail.
+pub(crate) fn sweep_orphans(
+    writer: &tantivy::IndexWriter<tantivy::TantivyDocument>,
+    root: &Path,
+) -> tantivy::Result<usize> {
+    let living = writer.index().load_metas()?.list_segment_files();
     let mut removed = 0;
     for entry in std::fs::read_dir(root)? {
         let name = PathBuf::from(entry?.file_name());

@@ -149,11 +149,14 @@ impl Index {
             directory::CommitSyncedDirectory::open(dir).map_err(|e| open_error(e.into()))?;
         let index = tantivy::Index::open_or_create(directory, schema).map_err(open_error)?;
         tokenizer::register(&index);
-        let orphans = directory::sweep_orphans(&index, dir).map_err(open_error)?;
+        // The writer takes the index's lock and holds it until it goes;
+        // orphans are swept under it. (Taking the lock once: released and
+        // taken again, it can be busy in between, see `sweep_orphans`.)
+        let writer = writer(&index).map_err(open_error)?;
+        let orphans = directory::sweep_orphans(&writer, dir).map_err(open_error)?;
         if orphans > 0 {
             tracing::info!(dir = %dir.display(), files = orphans, "removed index files no commit references");
         }
-        let writer = writer(&index).map_err(open_error)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

@@ -867,3 +867,42 @@ proptest! {
         }
     }
 }
+
+/// Opening an index holds the writer's lock from the moment it takes it:
+/// a lock file's lock (flock) is shared with every process forked while it
+/// is held, until that process execs, so a lock released and taken again
+/// while another thread starts a program can find itself busy.
+#[test]
+fn opening_an_index_while_other_threads_start_programs_succeeds() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Indexes closed before any program starts: no fork holds their locks.
+    let dirs: Vec<TempDir> = (0..80).map(|_| TempDir::new().unwrap()).collect();
+    for dir in &dirs {
+        Index::open_or_create(dir.path()).unwrap().finish().unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let spawner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::process::Command::new("true").status().unwrap();
+            }
+        })
+    };
+    let failed: Vec<String> = dirs
+        .iter()
+        .filter_map(|dir| match Index::open_or_create(dir.path()) {
+            Ok(index) => index.finish().err().map(|e| e.to_string()),
+            Err(e) => Some(e.to_string()),
+        })
+        .collect();
+    stop.store(true, Ordering::Relaxed);
+    spawner.join().unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}",
+        failed.len(),
+        dirs.len()
+    );
+}
