@@ -612,17 +612,8 @@ impl Archive {
             let packed = write_pack(&staged, &disk, &new, COMMIT_COMPRESSION, None)?;
             // The indexer named every object by hashing what reached the
             // pack: its index must list them all.
-            let idx = self
-                .path
-                .join("objects")
-                .join("pack")
-                .join(format!("{}.idx", packed.name));
-            let data =
-                std::fs::read(&idx).map_err(|e| incomplete(format!("{}: {e}", idx.display())))?;
-            let listed: HashSet<Oid> = crate::packs::idx_objects(&data)
-                .map_err(|e| incomplete(format!("{}: {e}", idx.display())))?
-                .into_iter()
-                .collect();
+            let listed = crate::packs::listed(&self.path, &packed.name)
+                .map_err(|e| incomplete(e.to_string()))?;
             if let Some(missing) = new.iter().find(|oid| !listed.contains(oid)) {
                 return Err(incomplete(missing.to_string()));
             }

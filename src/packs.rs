@@ -145,6 +145,17 @@ pub fn idx_objects(data: &[u8]) -> Result<Vec<Oid>, String> {
         .collect()
 }
 
+/// The objects the index of the archive's pack `name` (`pack-<hash>`) lists.
+pub fn listed(archive: &Path, name: &str) -> std::io::Result<HashSet<Oid>> {
+    let idx = archive
+        .join("objects")
+        .join("pack")
+        .join(format!("{name}.idx"));
+    let about = |reason: String| std::io::Error::other(format!("{}: {reason}", idx.display()));
+    let data = std::fs::read(&idx).map_err(|e| about(e.to_string()))?;
+    Ok(idx_objects(&data).map_err(about)?.into_iter().collect())
+}
+
 /// One object of a version 2 pack index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdxEntry {
@@ -286,21 +297,14 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
         out.object(object.kind(), object.data())?;
     }
     let written = out.finish()?;
-    let idx = archive
-        .join("objects")
-        .join("pack")
-        .join(format!("{}.idx", written.name));
-    let data = std::fs::read(&idx).map_err(|e| io_err(&idx, e))?;
-    let listed: HashSet<Oid> = idx_objects(&data)
-        .map_err(|reason| bad(&idx, reason))?
-        .into_iter()
-        .collect();
-    if listed != seen {
+    let merged = listed(archive, &written.name).map_err(|e| io_err(archive, e))?;
+    if merged != seen {
         return Err(bad(
-            &idx,
+            archive,
             format!(
-                "the merged pack lists {} objects where its inputs list {}",
-                listed.len(),
+                "the merged pack {} lists {} objects where its inputs list {}",
+                written.name,
+                merged.len(),
                 seen.len()
             ),
         ));
