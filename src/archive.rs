@@ -507,9 +507,9 @@ impl Archive {
         // libgit2 checks that an object exists before a tree entry or a
         // commit refers to it. A stage lacks the archive's blobs (a large
         // file streamed to disk, a renamed file's old blob), so that check
-        // is off, process-wide: `write_staged` checks more, since it looks
-        // up every object along the changed paths on disk, through the
-        // archive's own handle, before any ref moves.
+        // is off, process-wide: before any ref moves, `write_staged` checks
+        // that every object along the changed paths is on disk (listed in
+        // the new pack's index, or found through the archive's handle).
         static RELAXED: std::sync::Once = std::sync::Once::new();
         RELAXED.call_once(|| git2::opts::strict_object_creation(false));
         let odb = git("creating staging odb", Odb::new())?;
