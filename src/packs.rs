@@ -280,10 +280,9 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
     for &(p, e, len) in &sources {
         if len <= COPY_MAX {
             entry.resize(len as usize, 0);
-            let path = packs[p].idx.with_extension("pack");
             files[p]
                 .read_exact_at(&mut entry, e.offset)
-                .map_err(|err| io_err(&path, err))?;
+                .map_err(|err| io_err(&packs[p].idx.with_extension("pack"), err))?;
             if reusable(&entry, e.crc) {
                 out.raw(&entry)?;
                 copied += 1;
@@ -435,8 +434,8 @@ fn within_batch(sizes: &[u64]) -> usize {
 #[derive(Default)]
 pub struct Merger {
     running: Option<JoinHandle<Result<Merged, ArchiveError>>>,
-    /// Packs removed by merges since handles were last reopened.
-    removed: usize,
+    /// Whether a merge removed packs since handles were last reopened.
+    removed: bool,
     /// Merges that failed in a row, and when to try again.
     failures: u32,
     retry_at: Option<Instant>,
@@ -489,11 +488,7 @@ impl Merger {
         if self.running.as_ref().is_some_and(JoinHandle::is_finished) {
             self.wait();
         }
-        if self.removed > 0 {
-            self.removed = 0;
-            return true;
-        }
-        false
+        std::mem::take(&mut self.removed)
     }
 
     /// Waits for the running merge, if any, and logs its result.
@@ -511,7 +506,7 @@ impl Merger {
                     took_ms = m.took.as_millis() as u64,
                     "merged packs"
                 );
-                self.removed += m.packs;
+                self.removed |= m.packs > 0;
                 self.failures = 0;
                 self.retry_at = None;
             }
