@@ -906,3 +906,32 @@ fn opening_an_index_while_other_threads_start_programs_succeeds() {
         dirs.len()
     );
 }
+
+#[test]
+fn large_segments_merge_four_at_a_time_and_small_ones_eight() {
+    let mut schema = tantivy::schema::Schema::builder();
+    let n = schema.add_u64_field("n", tantivy::schema::INDEXED);
+    let index = tantivy::Index::create_in_ram(schema.build());
+    // One indexing thread: one segment per commit.
+    let mut writer: IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
+    writer.set_merge_policy(Box::new(merge_policy()));
+    let mut commit = |docs: u64| {
+        for i in 0..docs {
+            writer.add_document(tantivy::doc!(n => i)).unwrap();
+        }
+        writer.commit().unwrap();
+    };
+    // Six small segments: fewer than eight, left alone.
+    (0..6).for_each(|_| commit(1));
+    // Four segments of one level above the small ones: merged into one.
+    (0..4).for_each(|_| commit(1200));
+    writer.wait_merging_threads().unwrap();
+    let mut sizes: Vec<u32> = index
+        .searchable_segment_metas()
+        .unwrap()
+        .iter()
+        .map(|s| s.num_docs())
+        .collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [1, 1, 1, 1, 1, 1, 4800]);
+}
