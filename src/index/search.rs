@@ -9,20 +9,22 @@
 //!
 //! A phrase of frequent words is checked position by position in most
 //! documents (tens of milliseconds at 100,000 documents on one core): such a
-//! search runs on the segments in parallel, on a small pool shared by every
-//! index of the process.
+//! search runs in parallel on a small pool shared by every index of the
+//! process, each task on a range of one segment's documents, so that one
+//! big segment does not leave the other threads idle.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::Column;
-use tantivy::query::{EnableScoring, Query as TantivyQuery, TermQuery};
+use tantivy::query::{EnableScoring, Query as TantivyQuery, TermQuery, Weight};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{
-    DocAddress, DocId, Executor, IndexReader, Score, SegmentOrdinal, SegmentReader,
+    DocAddress, DocId, DocSet, Executor, IndexReader, Score, SegmentOrdinal, SegmentReader,
     TantivyDocument, TantivyError, Term,
 };
 
@@ -40,6 +42,9 @@ pub const MAX_OFFSET: usize = 100_000;
 const PARALLEL_PHRASE_DOCS: u64 = 20_000;
 /// Threads of the parallel search pool at most.
 const MAX_SEARCH_THREADS: usize = 4;
+/// A parallel search gives each task about its share of the documents
+/// (two tasks per thread), and at least this many.
+const MIN_TASK_DOCS: DocId = 4096;
 
 /// The answer to a search.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -118,6 +123,7 @@ impl Searcher {
             searcher: &searcher,
             query: &*query,
             executor: heavy_phrase(&searcher, &*user).then(pool).flatten(),
+            min_task_docs: MIN_TASK_DOCS,
         };
         let (total, page) = match versions {
             Versions::All => folded(&run, offset, limit),
@@ -202,6 +208,8 @@ struct Run<'a> {
     searcher: &'a tantivy::Searcher,
     query: &'a dyn TantivyQuery,
     executor: Option<&'static Executor>,
+    /// On the pool, the fewest documents of a task.
+    min_task_docs: DocId,
 }
 
 impl Run<'_> {
@@ -214,17 +222,84 @@ impl Run<'_> {
         } else {
             EnableScoring::disabled_from_searcher(self.searcher)
         };
-        self.searcher
-            .search_with_executor(self.query, collector, executor, scoring)
+        let weight = self.query.weight(scoring)?;
+        let sizes: Vec<DocId> = self
+            .searcher
+            .segment_readers()
+            .iter()
+            .map(SegmentReader::max_doc)
+            .collect();
+        let tasks = tasks(&sizes, 2 * pool_threads(), self.min_task_docs);
+        let fruits = executor.map(
+            |(segment, docs)| {
+                let reader = self.searcher.segment_reader(segment);
+                collect_range(collector, &*weight, reader, segment, docs)
+            },
+            tasks.into_iter(),
+        )?;
+        collector.merge_fruits(fruits)
     }
+}
+
+/// Collects the matches among one segment's documents `docs`, as tantivy
+/// collects a whole segment (deleted entries skipped).
+fn collect_range<C: Collector>(
+    collector: &C,
+    weight: &dyn Weight,
+    reader: &SegmentReader,
+    segment: SegmentOrdinal,
+    docs: Range<DocId>,
+) -> tantivy::Result<<C::Child as SegmentCollector>::Fruit> {
+    let mut child = collector.for_segment(segment, reader)?;
+    let mut scorer = weight.scorer(reader, 1.0)?;
+    let mut doc = scorer.doc();
+    if doc < docs.start {
+        doc = scorer.seek(docs.start);
+    }
+    let alive = reader.alive_bitset();
+    let scoring = collector.requires_scoring();
+    // TERMINATED (u32::MAX) ends the last range too.
+    while doc < docs.end {
+        if alive.is_none_or(|a| a.is_alive(doc)) {
+            child.collect(doc, if scoring { scorer.score() } else { 0.0 });
+        }
+        doc = scorer.advance();
+    }
+    Ok(child.harvest())
+}
+
+/// The (segment, documents) tasks of a parallel search: each segment cut
+/// into ranges of about `total / parts` documents, at least `min_docs`.
+fn tasks(sizes: &[DocId], parts: usize, min_docs: DocId) -> Vec<(SegmentOrdinal, Range<DocId>)> {
+    let total: u64 = sizes.iter().map(|&n| u64::from(n)).sum();
+    let share = total / parts.max(1) as u64;
+    let piece = DocId::try_from(share)
+        .unwrap_or(DocId::MAX)
+        .max(min_docs)
+        .max(1);
+    let mut out = Vec::new();
+    for (segment, &size) in (0..).zip(sizes) {
+        let step = size.div_ceil(size.div_ceil(piece).max(1)).max(1);
+        out.extend(
+            (0..size)
+                .step_by(step as usize)
+                .map(|start| (segment, start..start.saturating_add(step).min(size))),
+        );
+    }
+    out
+}
+
+/// Threads of the parallel search pool.
+fn pool_threads() -> usize {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    threads.min(MAX_SEARCH_THREADS)
 }
 
 /// The pool parallel searches run on; None on one CPU.
 fn pool() -> Option<&'static Executor> {
     static POOL: OnceLock<Option<Executor>> = OnceLock::new();
     POOL.get_or_init(|| {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = threads.min(MAX_SEARCH_THREADS);
+        let threads = pool_threads();
         if threads < 2 {
             return None;
         }
@@ -441,20 +516,64 @@ mod tests {
         let query = handle.parser.parse("\"alpha beta\"").unwrap();
         let searcher = handle.reader.searcher();
         assert!(searcher.segment_readers().len() > 1);
-        let run = |executor| Run {
+        let run = |executor, min_task_docs| Run {
             searcher: &searcher,
             query: &*query,
             executor,
+            min_task_docs,
         };
-        for (offset, limit) in [(0, 10), (5, 30), (0, 0)] {
-            let (serial, parallel) = (run(None), run(pool()));
-            let (total, hits) = ranked(&serial, offset, limit).unwrap();
-            let (p_total, p_hits) = ranked(&parallel, offset, limit).unwrap();
-            assert_eq!((total, page(&hits)), (p_total, page(&p_hits)));
-            assert_eq!(total, 60);
-            let (total, hits) = folded(&serial, offset, limit).unwrap();
-            let (p_total, p_hits) = folded(&parallel, offset, limit).unwrap();
-            assert_eq!((total, page(&hits)), (p_total, page(&p_hits)));
+        // Whole segments, and segments cut into ranges of a few documents.
+        for min_task_docs in [MIN_TASK_DOCS, 1] {
+            for (offset, limit) in [(0, 10), (5, 30), (0, 0)] {
+                let serial = run(None, min_task_docs);
+                let parallel = run(pool(), min_task_docs);
+                let (total, hits) = ranked(&serial, offset, limit).unwrap();
+                let (p_total, p_hits) = ranked(&parallel, offset, limit).unwrap();
+                assert_eq!((total, page(&hits)), (p_total, page(&p_hits)));
+                assert_eq!(total, 60);
+                let (total, hits) = folded(&serial, offset, limit).unwrap();
+                let (p_total, p_hits) = folded(&parallel, offset, limit).unwrap();
+                assert_eq!((total, page(&hits)), (p_total, page(&p_hits)));
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_tasks_cover_every_document_once_in_even_ranges() {
+        let ranges = |sizes: &[DocId], parts, min| -> Vec<(u32, u32, u32)> {
+            tasks(sizes, parts, min)
+                .into_iter()
+                .map(|(segment, docs)| (segment, docs.start, docs.end))
+                .collect()
+        };
+        // One big segment and small ones: the big one is cut.
+        assert_eq!(
+            ranges(&[80, 20, 0, 9], 4, 1),
+            [(0, 0, 27), (0, 27, 54), (0, 54, 80), (1, 0, 20), (3, 0, 9)]
+        );
+        // Never below the minimum.
+        assert_eq!(ranges(&[10], 4, 8), [(0, 0, 5), (0, 5, 10)]);
+        assert_eq!(ranges(&[7], 4, 8), [(0, 0, 7)]);
+        assert!(ranges(&[], 4, 8).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parallel_tasks_partition_each_segment(
+            sizes in proptest::collection::vec(0u32..100_000, 0..8),
+            parts in 1usize..9,
+            min in 1u32..5000,
+        ) {
+            let tasks = tasks(&sizes, parts, min);
+            for (segment, &size) in (0..).zip(&sizes) {
+                let mut next = 0;
+                for (_, docs) in tasks.iter().filter(|(s, _)| *s == segment) {
+                    proptest::prop_assert_eq!(docs.start, next);
+                    proptest::prop_assert!(docs.end > docs.start);
+                    next = docs.end;
+                }
+                proptest::prop_assert_eq!(next, size);
+            }
         }
     }
 }
