@@ -512,6 +512,11 @@ mod tests {
             }
             index.commit(&BTreeMap::new()).unwrap();
         }
+        // Deleted entries stay in their segments until a merge: skipped.
+        for n in [3, 25, 26, 59] {
+            index.remove("s", &format!("doc{n}.txt"), 1).unwrap();
+        }
+        index.commit(&BTreeMap::new()).unwrap();
         let handle = index.searcher();
         let query = handle.parser.parse("\"alpha beta\"").unwrap();
         let searcher = handle.reader.searcher();
@@ -530,7 +535,7 @@ mod tests {
                 let (total, hits) = ranked(&serial, offset, limit).unwrap();
                 let (p_total, p_hits) = ranked(&parallel, offset, limit).unwrap();
                 assert_eq!((total, page(&hits)), (p_total, page(&p_hits)));
-                assert_eq!(total, 60);
+                assert_eq!(total, 56);
                 let (total, hits) = folded(&serial, offset, limit).unwrap();
                 let (p_total, p_hits) = folded(&parallel, offset, limit).unwrap();
                 assert_eq!((total, page(&hits)), (p_total, page(&p_hits)));
