@@ -481,7 +481,7 @@ impl Index {
 }
 
 /// The one writer: up to two indexing threads sharing [`WRITER_HEAP_BYTES`],
-/// merging as [`MergePolicy`] says.
+/// merging as [`SplitMergePolicy`] says.
 fn writer(index: &tantivy::Index) -> tantivy::Result<IndexWriter<TantivyDocument>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
     let options = IndexWriterOptions::builder()
@@ -493,14 +493,14 @@ fn writer(index: &tantivy::Index) -> tantivy::Result<IndexWriter<TantivyDocument
     Ok(writer)
 }
 
-fn merge_policy() -> MergePolicy {
+fn merge_policy() -> SplitMergePolicy {
     let level = |min_segments| {
         let mut policy = LogMergePolicy::default();
         policy.set_min_layer_size(MIN_MERGE_LAYER_DOCS);
         policy.set_min_num_segments(min_segments);
         policy
     };
-    MergePolicy {
+    SplitMergePolicy {
         small: level(MIN_SMALL_SEGMENTS_MERGED),
         large: level(MIN_LARGE_SEGMENTS_MERGED),
     }
@@ -510,12 +510,12 @@ fn merge_policy() -> MergePolicy {
 /// [`MIN_MERGE_LAYER_DOCS`] documents up: searches pay per segment, and
 /// only the small segments come often.
 #[derive(Debug)]
-struct MergePolicy {
+struct SplitMergePolicy {
     small: LogMergePolicy,
     large: LogMergePolicy,
 }
 
-impl tantivy::indexer::MergePolicy for MergePolicy {
+impl tantivy::indexer::MergePolicy for SplitMergePolicy {
     fn compute_merge_candidates(
         &self,
         segments: &[tantivy::index::SegmentMeta],

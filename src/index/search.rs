@@ -269,7 +269,9 @@ fn collect_range<C: Collector>(
 }
 
 /// The (segment, documents) tasks of a parallel search: each segment cut
-/// into ranges of about `total / parts` documents, at least `min_docs`.
+/// into as many even ranges as it holds pieces of `total / parts`
+/// documents (a piece at least `min_docs`), so a range can be up to half
+/// a piece shorter.
 fn tasks(sizes: &[DocId], parts: usize, min_docs: DocId) -> Vec<(SegmentOrdinal, Range<DocId>)> {
     let total: u64 = sizes.iter().map(|&n| u64::from(n)).sum();
     let share = total / parts.max(1) as u64;
@@ -556,7 +558,7 @@ mod tests {
             ranges(&[80, 20, 0, 9], 4, 1),
             [(0, 0, 27), (0, 27, 54), (0, 54, 80), (1, 0, 20), (3, 0, 9)]
         );
-        // Never below the minimum.
+        // Pieces of at least the minimum, then evened out.
         assert_eq!(ranges(&[10], 4, 8), [(0, 0, 5), (0, 5, 10)]);
         assert_eq!(ranges(&[7], 4, 8), [(0, 0, 7)]);
         assert!(ranges(&[], 4, 8).is_empty());
