@@ -291,10 +291,14 @@ fn tasks(sizes: &[DocId], parts: usize, min_docs: DocId) -> Vec<(SegmentOrdinal,
     out
 }
 
-/// Threads of the parallel search pool.
+/// Threads of the parallel search pool. Asked once: std reads the
+/// cgroup's CPU quota files to answer, and every parallel search asks.
 fn pool_threads() -> usize {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    threads.min(MAX_SEARCH_THREADS)
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        threads.min(MAX_SEARCH_THREADS)
+    })
 }
 
 /// The pool parallel searches run on; None on one CPU.
