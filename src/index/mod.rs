@@ -174,9 +174,14 @@ impl Index {
         if orphans > 0 {
             tracing::info!(dir = %dir.display(), files = orphans, "removed index files no commit references");
         }
+        // Reloaded right after each commit here (a new version is searchable
+        // at once), and by tantivy when a merge rewrites the segment list
+        // (within half a second): a reader still holding merged-away
+        // segments keeps their files mapped, and the merge had read every
+        // page of them into this process.
         let reader = index
             .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
             .try_into()
             .map_err(open_error)?;
         Ok(Index {

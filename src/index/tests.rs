@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -934,4 +934,31 @@ fn large_segments_merge_four_at_a_time_and_small_ones_eight() {
         .collect();
     sizes.sort_unstable();
     assert_eq!(sizes, [1, 1, 1, 1, 1, 1, 4800]);
+}
+
+#[test]
+fn the_reader_follows_a_merge_that_no_commit_follows() {
+    let mut f = Fixture::new();
+    for i in 0..3 {
+        f.index
+            .add(entry("s", &format!("d{i}.txt"), 1, "merged text"))
+            .unwrap();
+        f.commit();
+    }
+    let segments = || f.index.reader.searcher().segment_readers().len();
+    assert_eq!(segments(), 3, "three commits of one entry each");
+    let ids = f.index.writer.index().searchable_segment_ids().unwrap();
+    f.index.writer.merge(&ids).wait().unwrap();
+    // Until the reader lets go of them, the merged-away segments stay
+    // mapped (and on disk, though deleted).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while segments() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the reader still sees {} segments after the merge",
+            segments()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(f.search(&q("merged")).total, 3);
 }
