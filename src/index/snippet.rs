@@ -86,8 +86,12 @@ impl Snippets {
     }
 }
 
-/// The first place `word` stands in `text` as a whole word.
+/// The first place `word` stands in `text` as a whole word. (A match of
+/// a non-empty `word` starts and ends on character boundaries.)
 fn find_word(text: &str, word: &str) -> Option<usize> {
+    if word.is_empty() {
+        return None;
+    }
     let alnum_before = |at: usize| {
         text[..at]
             .chars()
@@ -95,8 +99,7 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
             .is_some_and(char::is_alphanumeric)
     };
     let alnum_after = |at: usize| text[at..].chars().next().is_some_and(char::is_alphanumeric);
-    text.match_indices(word)
-        .map(|(at, _)| at)
+    memchr::memmem::find_iter(text.as_bytes(), word.as_bytes())
         .find(|&at| !alnum_before(at) && !alnum_after(at + word.len()))
 }
 
@@ -152,6 +155,17 @@ mod tests {
         assert_eq!(find_word("explanation of the plan", "plan"), Some(19));
         assert_eq!(find_word("r-12 and r", "r"), Some(0));
         assert_eq!(find_word("planning", "plan"), None);
+        assert_eq!(find_word("übergabe plan", "plan"), Some(10));
+        assert_eq!(find_word("ü", ""), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_found_word_stands_where_it_is_said(text in "\\PC{0,40}", word in "\\PC{0,3}") {
+            if let Some(at) = find_word(&text, &word) {
+                proptest::prop_assert!(text[at..].starts_with(&word));
+            }
+        }
     }
 
     #[test]
