@@ -34,8 +34,8 @@ fn limit_mapped_packs() {
 /// the heap and stayed there after they were freed: the anonymous memory
 /// of the 10,000-file import in `cargo bench --bench ingest` peaked at
 /// 124–129 MB, and peaks at 74–84 MB with the threshold fixed (peak RSS
-/// 231–277 → 175–190 MB), for about 4 % more CPU (page faults on fresh
-/// mappings).
+/// 231–277 → 175–190 MB), for 4–9 % more CPU (mostly the kernel's, page
+/// faults on fresh mappings).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
 
