@@ -219,7 +219,7 @@ fn reusable(entry: &[u8], crc: u32) -> bool {
     if !(1..=4).contains(&((first >> 4) & 7)) {
         return false;
     }
-    let header = 1 + entry.iter().take_while(|&&b| b & 0x80 != 0).count();
+    let header = header_len(entry);
     // The zlib header's second byte: FLEVEL, the top two bits, is 0 for
     // levels 0 and 1.
     let Some(flags) = entry.get(header + 1) else {
@@ -227,6 +227,12 @@ fn reusable(entry: &[u8], crc: u32) -> bool {
     };
     let deflated = (entry.len() - header) as u64;
     flags >> 6 >= 1 || object_size(&entry[..header]).is_some_and(|size| deflated * 16 >= size * 15)
+}
+
+/// The length of a pack entry's header: a byte, and one more for each
+/// byte with its top bit set.
+fn header_len(entry: &[u8]) -> usize {
+    1 + entry.iter().take_while(|&&b| b & 0x80 != 0).count()
 }
 
 /// The object size a pack entry's header gives (4 bits in the first byte,
@@ -790,7 +796,7 @@ mod tests {
                 assert_eq!(crc.sum(), e.crc, "the CRC of {}", e.oid);
                 // A commit's pack is deflated at level 1: reusable only
                 // where deflating saved little.
-                let header = 1 + bytes.iter().take_while(|&&b| b & 0x80 != 0).count();
+                let header = header_len(bytes);
                 let size = object_size(&bytes[..header]).unwrap();
                 let saved_little = (bytes.len() - header) as u64 * 16 >= size * 15;
                 assert_eq!(reusable(bytes, e.crc), saved_little, "{}", e.oid);
