@@ -1047,7 +1047,7 @@ pub(crate) struct Packed {
 }
 
 /// A pack entry's header: the object type and its size, 4 bits then 7 per byte.
-fn pack_entry_header(kind: ObjectType, size: usize) -> io::Result<Vec<u8>> {
+pub(crate) fn pack_entry_header(kind: ObjectType, size: usize) -> io::Result<Vec<u8>> {
     let type_bits: u8 = match kind {
         ObjectType::Commit => 1,
         ObjectType::Tree => 2,

@@ -820,13 +820,8 @@ mod tests {
         assert!(!reusable(&[], crc(&[])));
         // At level 1: text is deflated again, noise is copied.
         let level_1 = |object: &[u8]| {
-            // A blob's header: type 3, the size in 4 + 7 + 7 bits.
-            let n = object.len();
-            let header = vec![
-                0xb0 | (n & 0x0f) as u8,
-                0x80 | (n >> 4 & 0x7f) as u8,
-                (n >> 11) as u8,
-            ];
+            let header =
+                crate::archive::pack_entry_header(git2::ObjectType::Blob, object.len()).unwrap();
             let mut z = flate2::write::ZlibEncoder::new(header, flate2::Compression::new(1));
             z.write_all(object).unwrap();
             z.finish().unwrap()
