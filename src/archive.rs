@@ -124,6 +124,12 @@ pub struct Archive {
     staging: RefCell<Option<Repository>>,
     /// Bytes written to `staging` since it was created (blobs and notes).
     staged_bytes: Cell<u64>,
+    /// The batch's blobs, hashed and deflated already (see
+    /// [`PreparedBlob`]): they skip the staging odb and go into the pack as
+    /// they are. Dropped once written, and with the stage.
+    prepared: RefCell<std::collections::HashMap<Oid, PackEntry>>,
+    /// Deflates the blobs staged on the writer's own thread.
+    preparer: RefCell<Preparer>,
     /// Objects in `staging` that are on disk too: copied from there, or
     /// packed by an earlier commit of the same stage.
     on_disk: RefCell<HashSet<Oid>>,
@@ -159,6 +165,8 @@ impl Archive {
             sync_dir,
             staging: RefCell::new(None),
             staged_bytes: Cell::new(0),
+            prepared: RefCell::default(),
+            preparer: RefCell::default(),
             on_disk: RefCell::default(),
         })
     }
@@ -179,6 +187,8 @@ impl Archive {
             sync_dir,
             staging: RefCell::new(None),
             staged_bytes: Cell::new(0),
+            prepared: RefCell::default(),
+            preparer: RefCell::default(),
             on_disk: RefCell::default(),
         })
     }
@@ -334,14 +344,22 @@ impl Archive {
     /// Stages bytes (small files, symlink targets) as a blob of the batch
     /// being built; it reaches the disk with the batch's commit.
     pub fn store_bytes(&self, data: &[u8]) -> Result<StoredBlob> {
-        let oid = self.with_stage(|stage| git("writing blob", stage.blob(data)))?;
-        self.staged_bytes
-            .set(self.staged_bytes.get() + data.len() as u64);
-        Ok(StoredBlob {
-            oid,
-            sha256: Sha256::digest(data).into(),
-            size: data.len() as u64,
-        })
+        let prepared = self.preparer.borrow_mut().bytes(data)?;
+        self.stage_prepared(prepared)
+    }
+
+    /// Stages a blob [`Preparer`] made (on any thread) in the batch being
+    /// built; it reaches the disk with the batch's commit.
+    pub fn stage_prepared(&self, blob: PreparedBlob) -> Result<StoredBlob> {
+        self.with_stage(|_| Ok(()))?;
+        let stored = blob.blob;
+        let mut prepared = self.prepared.borrow_mut();
+        if !prepared.contains_key(&stored.oid) && !self.on_disk.borrow().contains(&stored.oid) {
+            self.staged_bytes
+                .set(self.staged_bytes.get() + blob.entry.bytes.len() as u64);
+            prepared.insert(stored.oid, blob.entry);
+        }
+        Ok(stored)
     }
 
     /// Writes bytes as a loose blob at once, outside any batch (tests that
@@ -483,6 +501,7 @@ impl Archive {
     /// Drops what the batch being built staged (nothing of it was committed).
     pub fn discard_staged(&self) {
         self.staging.borrow_mut().take();
+        self.prepared.borrow_mut().clear();
         self.staged_bytes.set(0);
     }
 
@@ -493,6 +512,7 @@ impl Archive {
             Some(stage) => stage,
             None => {
                 self.staged_bytes.set(0);
+                self.prepared.borrow_mut().clear();
                 self.on_disk.borrow_mut().clear();
                 self.new_stage()?
             }
@@ -595,39 +615,47 @@ impl Archive {
         for (commit, paths) in commits {
             objects.extend(objects_along(&stage, *commit, paths)?);
         }
-        // New objects are in the stage only; the others (a large file's
-        // blob streamed to disk, a renamed file's old blob) must be on disk.
-        let (mut new, mut elsewhere) = (Vec::new(), Vec::new());
+        // New objects are prepared blobs or in the stage; the others (a
+        // large file's blob streamed to disk, a renamed file's old blob)
+        // must be on disk.
+        let (mut new, mut ready, mut elsewhere) = (Vec::new(), Vec::new(), Vec::new());
+        let mut prepared = self.prepared.borrow_mut();
         {
             let on_disk = self.on_disk.borrow();
             for oid in objects.into_iter().filter(|oid| !on_disk.contains(oid)) {
-                if staged.exists(oid) {
+                if prepared.contains_key(&oid) {
+                    ready.push(oid);
+                } else if staged.exists(oid) {
                     new.push(oid);
                 } else {
                     elsewhere.push(oid);
                 }
             }
         }
-        if !new.is_empty() {
-            let packed = write_pack(&staged, &disk, &new, COMMIT_COMPRESSION, None)?;
-            // The indexer named every object by hashing what reached the
-            // pack: its index must list them all.
-            let listed = crate::packs::listed(&self.path, &packed.name)
-                .map_err(|e| incomplete(e.to_string()))?;
-            if let Some(missing) = new.iter().find(|oid| !listed.contains(oid)) {
-                return Err(incomplete(missing.to_string()));
+        if !new.is_empty() || !ready.is_empty() {
+            let entries = ready.iter().map(|oid| (*oid, &prepared[oid]));
+            // Its index lists every object of `new` and `ready`: the pack
+            // is in place when this returns.
+            let packed = write_pack(&staged, &self.path, &new, entries, None)?;
+            for oid in &ready {
+                prepared.remove(oid);
             }
-            self.on_disk.borrow_mut().extend(new);
+            let mut on_disk = self.on_disk.borrow_mut();
+            on_disk.extend(new);
+            on_disk.extend(ready);
             // The stage holds what it packed (trees and commits too).
             self.staged_bytes
                 .set(self.staged_bytes.get() + packed.bytes);
         }
+        drop(prepared);
         if let Some(missing) = elsewhere.iter().find(|oid| !disk.exists(**oid)) {
             return Err(incomplete(missing.to_string()));
         }
         drop(staged);
         if self.staged_bytes.get() < STAGE_LIMIT {
             *self.staging.borrow_mut() = Some(stage);
+        } else {
+            self.prepared.borrow_mut().clear();
         }
         Ok(())
     }
@@ -917,87 +945,249 @@ pub(crate) fn note_path(commit: Oid) -> String {
 /// libgit2 write loose objects. Merging packs later compresses better.
 pub(crate) const COMMIT_COMPRESSION: u32 = 1;
 
-/// Writes `objects` of `from` into `to` as one pack, through libgit2's
-/// indexer, which checks the pack and writes its index. Objects are
-/// deflated at zlib `level` and not deltified (libgit2's pack builder
-/// always searches for deltas, which costs more than a commit is worth).
-pub(crate) fn write_pack(
+/// Writes `objects` of `from` and the `ready` entries as one pack of the
+/// archive at `archive`. Objects are deflated at [`COMMIT_COMPRESSION`]
+/// and not deltified (libgit2's pack builder always searches for deltas,
+/// which costs more than a commit is worth). The [`Packed`] bytes are
+/// those of `objects`.
+fn write_pack<'e>(
     from: &Odb<'_>,
-    to: &Odb<'_>,
+    archive: &Path,
     objects: &[Oid],
-    level: u32,
+    ready: impl ExactSizeIterator<Item = (Oid, &'e PackEntry)>,
     trickle: Option<&Trickle>,
 ) -> Result<Packed> {
-    let mut pack = PackWriter::new(to, objects.len(), level, trickle)?;
+    let count = objects.len() + ready.len();
+    let mut pack = PackWriter::new(archive, count, COMMIT_COMPRESSION, trickle)?;
+    for (oid, entry) in ready {
+        pack.raw(oid, entry.crc, &entry.bytes)?;
+    }
+    let mut bytes = 0;
     for oid in objects {
         let object = git(format!("reading staged object {oid}"), from.read(*oid))?;
-        pack.object(object.kind(), object.data())?;
+        pack.object(*oid, object.kind(), object.data())?;
+        bytes += object.len() as u64;
     }
-    pack.finish()
+    let packed = pack.finish()?;
+    Ok(Packed { bytes, ..packed })
 }
 
-/// A pack being written through libgit2's indexer, entry by entry.
-pub(crate) struct PackWriter<'a, 't> {
-    out: HashingWriter<io::BufWriter<git2::OdbPackwriter<'a>>>,
+/// A pack entry: the object's header and deflated bytes, and their CRC-32.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PackEntry {
+    pub bytes: Vec<u8>,
+    pub crc: u32,
+}
+
+/// A small file's blob made ready off the writer's thread: named (by
+/// libgit2's collision-detecting SHA-1, as git names it), its sha256
+/// taken, and deflated into a pack entry. [`Archive::stage_prepared`]
+/// stages it; the batch's pack takes the entry as it is.
+#[derive(Debug, Clone)]
+pub struct PreparedBlob {
+    pub blob: StoredBlob,
+    entry: PackEntry,
+}
+
+/// Makes [`PreparedBlob`]s, keeping one deflate state for all of them.
+/// One per thread.
+pub struct Preparer {
+    z: flate2::Compress,
+}
+
+impl Default for Preparer {
+    fn default() -> Preparer {
+        Preparer {
+            z: flate2::Compress::new(flate2::Compression::new(COMMIT_COMPRESSION), true),
+        }
+    }
+}
+
+impl Preparer {
+    /// Reads the file at `path` (at most [`INLINE_LIMIT`] bytes), which
+    /// stat said holds `expected` bytes; a file longer or shorter when
+    /// read is reported as [`ArchiveError::Changed`].
+    pub fn file(&mut self, path: &Path, expected: u64) -> Result<PreparedBlob> {
+        let read_err = |source| ArchiveError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        if expected > INLINE_LIMIT {
+            return Err(read_err(io::Error::other(format!(
+                "{expected} bytes is over the {INLINE_LIMIT} bytes a blob is prepared with"
+            ))));
+        }
+        let mut data = Vec::with_capacity(expected as usize);
+        File::open(path)
+            .and_then(|file| file.take(expected + 1).read_to_end(&mut data))
+            .map_err(read_err)?;
+        if data.len() as u64 != expected {
+            return Err(ArchiveError::Changed {
+                path: path.to_owned(),
+            });
+        }
+        self.bytes(&data)
+    }
+
+    /// Prepares `data` as a blob.
+    pub fn bytes(&mut self, data: &[u8]) -> Result<PreparedBlob> {
+        let oid = git("hashing blob", Oid::hash_object(ObjectType::Blob, data))?;
+        let mut bytes = pack_entry_header(ObjectType::Blob, data.len()).map_err(pack_err)?;
+        // zlib's bound for stored blocks: deflating never needs more.
+        bytes.reserve(data.len() + data.len() / 1000 + 64);
+        self.z.reset();
+        loop {
+            let read = self.z.total_in() as usize;
+            let status = self
+                .z
+                .compress_vec(&data[read..], &mut bytes, flate2::FlushCompress::Finish)
+                .map_err(|e| pack_err(io::Error::other(e)))?;
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+            bytes.reserve(bytes.capacity().max(64));
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(&bytes);
+        Ok(PreparedBlob {
+            blob: StoredBlob {
+                oid,
+                sha256: Sha256::digest(data).into(),
+                size: data.len() as u64,
+            },
+            entry: PackEntry {
+                crc: crc.sum(),
+                bytes,
+            },
+        })
+    }
+}
+
+/// A pack being written, entry by entry, with its index.
+///
+/// The index is written here, not by libgit2's indexer: the writer knows
+/// each entry's object id (the staging odb named it, or the index of the
+/// pack it is copied from), so the indexer's work — inflating every entry
+/// again and hashing it with collision-detecting SHA-1 — bought nothing
+/// but a check of what was just computed, and it was the largest cost of
+/// a small commit and of a merge. `git verify-pack` and `git fsck` check
+/// these packs in the tests.
+pub(crate) struct PackWriter<'t> {
+    dir: PathBuf,
+    /// `objects/pack/tmp_pack_…`, renamed to `pack-<hash>.pack` when done.
+    temp: PathBuf,
+    out: HashingWriter<io::BufWriter<File>>,
     /// One deflate state for all entries: making one allocates and clears
     /// a few hundred KiB, which costs more than deflating a small object.
     z: flate2::write::ZlibEncoder<Vec<u8>>,
     spare: Vec<u8>,
+    entries: Vec<crate::packs::IdxEntry>,
+    count: u32,
+    /// Where the next entry starts.
+    offset: u64,
     trickle: Option<&'t Trickle>,
     bytes: u64,
     synced: u64,
+    done: bool,
 }
 
-impl<'a, 't> PackWriter<'a, 't> {
-    /// Starts a pack of `count` entries in `to`, deflating at `level`.
+impl<'t> PackWriter<'t> {
+    /// Starts a pack of `count` entries in the archive at `archive`,
+    /// deflating at `level`.
     pub(crate) fn new(
-        to: &'a Odb<'_>,
+        archive: &Path,
         count: usize,
         level: u32,
         trickle: Option<&'t Trickle>,
-    ) -> Result<PackWriter<'a, 't>> {
+    ) -> Result<PackWriter<'t>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
         let count =
             u32::try_from(count).map_err(|_| pack_err(io::Error::other("too many objects")))?;
-        let writer = git("opening pack writer", to.packwriter())?;
+        let dir = archive.join("objects").join("pack");
+        let temp = dir.join(format!(
+            "tmp_pack_{}_{}",
+            std::process::id(),
+            SERIAL.fetch_add(1, Ordering::Relaxed)
+        ));
+        // Read-only, as git writes packs: they never change once written.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o444)
+            .open(&temp)
+            .map_err(pack_err)?;
         let mut out = HashingWriter {
-            inner: io::BufWriter::with_capacity(256 << 10, writer),
+            inner: io::BufWriter::with_capacity(256 << 10, file),
             sha1: sha1::Sha1::new(),
         };
         let mut header = b"PACK".to_vec();
         header.extend(2u32.to_be_bytes());
         header.extend(count.to_be_bytes());
-        out.write_all(&header).map_err(pack_err)?;
+        if let Err(e) = out.write_all(&header) {
+            std::fs::remove_file(&temp).ok();
+            return Err(pack_err(e));
+        }
         Ok(PackWriter {
+            dir,
+            temp,
             out,
             z: flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level)),
             spare: Vec::new(),
+            entries: Vec::with_capacity(count as usize),
+            count,
+            offset: header.len() as u64,
             trickle,
             bytes: 0,
             synced: 0,
+            done: false,
         })
     }
 
-    /// Adds an object, deflated.
-    pub(crate) fn object(&mut self, kind: ObjectType, data: &[u8]) -> Result<()> {
+    /// Adds object `oid`, deflated.
+    pub(crate) fn object(&mut self, oid: Oid, kind: ObjectType, data: &[u8]) -> Result<()> {
         self.count(data.len())?;
         let header = pack_entry_header(kind, data.len()).map_err(pack_err)?;
-        self.out.write_all(&header).map_err(pack_err)?;
         self.z.write_all(data).map_err(pack_err)?;
         let deflated = self
             .z
             .reset(std::mem::take(&mut self.spare))
             .map_err(pack_err)?;
-        self.out.write_all(&deflated).map_err(pack_err)?;
+        let mut crc = flate2::Crc::new();
+        crc.update(&header);
+        crc.update(&deflated);
+        self.entry(oid, crc.sum(), &[&header, &deflated])?;
         self.spare = deflated;
         self.spare.clear();
         Ok(())
     }
 
-    /// Adds an entry of another pack as it is (header and deflated data,
-    /// not a delta): the indexer inflates and hashes it like any other.
-    pub(crate) fn raw(&mut self, entry: &[u8]) -> Result<()> {
+    /// Adds object `oid` as an entry of another pack, as it is (header and
+    /// deflated data, not a delta) with that entry's CRC-32 (which the
+    /// caller checked).
+    pub(crate) fn raw(&mut self, oid: Oid, crc: u32, entry: &[u8]) -> Result<()> {
         self.count(entry.len())?;
-        self.out.write_all(entry).map_err(pack_err)
+        self.entry(oid, crc, &[entry])
+    }
+
+    fn entry(&mut self, oid: Oid, crc: u32, parts: &[&[u8]]) -> Result<()> {
+        if self.entries.len() == self.count as usize {
+            return Err(pack_err(io::Error::other(format!(
+                "more objects than the {} the pack header counts",
+                self.count
+            ))));
+        }
+        self.entries.push(crate::packs::IdxEntry {
+            oid,
+            offset: self.offset,
+            crc,
+        });
+        for part in parts {
+            self.out.write_all(part).map_err(pack_err)?;
+            self.offset += part.len() as u64;
+        }
+        Ok(())
     }
 
     /// Counts bytes, and syncs the file system every `trickle.every` of them.
@@ -1010,18 +1200,59 @@ impl<'a, 't> PackWriter<'a, 't> {
         Ok(())
     }
 
-    /// Writes the trailer and has the indexer check the pack and write
-    /// its index; the pack is then in place (not yet synced).
-    pub(crate) fn finish(self) -> Result<Packed> {
-        let trailer = self.out.sha1.finalize();
-        let mut writer = self.out.inner;
-        writer.write_all(&trailer).map_err(pack_err)?;
-        let mut writer = writer.into_inner().map_err(|e| pack_err(e.into_error()))?;
-        git("indexing pack", writer.commit())?;
+    /// Writes the trailer and the index, and moves both into place: the
+    /// pack first, its index last (a pack without an index is invisible,
+    /// and removed at the next start). Nothing is synced yet.
+    pub(crate) fn finish(mut self) -> Result<Packed> {
+        if self.entries.len() != self.count as usize {
+            return Err(pack_err(io::Error::other(format!(
+                "{} objects where the pack header counts {}",
+                self.entries.len(),
+                self.count
+            ))));
+        }
+        let trailer: [u8; 20] = self.out.sha1.clone().finalize().into();
+        self.out.inner.write_all(&trailer).map_err(pack_err)?;
+        self.out.inner.flush().map_err(pack_err)?;
+        let index = crate::packs::idx_bytes(&mut self.entries, &trailer).map_err(pack_err)?;
+        let name = format!("pack-{}", hex::encode(trailer));
+        let temp_idx = self.temp.with_file_name(format!(
+            "tmp_idx_{}",
+            self.temp
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("tmp_pack_"))
+                .unwrap_or_default()
+        ));
+        let placed = (|| {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o444)
+                .open(&temp_idx)?
+                .write_all(&index)?;
+            std::fs::rename(&self.temp, self.dir.join(format!("{name}.pack")))?;
+            std::fs::rename(&temp_idx, self.dir.join(format!("{name}.idx")))
+        })();
+        if let Err(e) = placed {
+            std::fs::remove_file(&temp_idx).ok();
+            return Err(pack_err(e));
+        }
+        self.done = true;
         Ok(Packed {
-            name: format!("pack-{}", hex::encode(trailer)),
+            name,
             bytes: self.bytes,
         })
+    }
+}
+
+impl Drop for PackWriter<'_> {
+    /// A pack given up half-way leaves no file behind.
+    fn drop(&mut self) {
+        if !self.done {
+            std::fs::remove_file(&self.temp).ok();
+        }
     }
 }
 
@@ -1040,7 +1271,7 @@ pub(crate) struct Trickle {
 /// A pack [`write_pack`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Packed {
-    /// `pack-<trailer hash>`, as libgit2's indexer names its files.
+    /// `pack-<trailer hash>`, as git names its files.
     pub name: String,
     /// The objects' bytes before deflating.
     pub bytes: u64,
