@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use git2::FileMode;
 use tracing::{debug, error, info, warn};
 
-use crate::archive::{Archive, ArchiveError, Staged, StoredBlob, TreeOp};
+use crate::archive::{Archive, ArchiveError, PreparedBlob, Preparer, Staged, StoredBlob, TreeOp};
 use crate::catalog::{Catalog, Event, Extraction, FileKind, FileStat, VersionRecord, format_mtime};
 use crate::config::Config;
 use crate::extract::Extracted;
@@ -582,10 +582,7 @@ impl Ingest {
                 .collect()
         };
         for chunk in commit_chunks(&present) {
-            let reads: Vec<Read> = chunk
-                .iter()
-                .filter_map(|item| self.read(&name, item))
-                .collect();
+            let reads = self.read_chunk(&name, chunk);
             let staged = self.judge(&name, reads, &mut deletions);
             self.commit(&name, staged);
             self.take_outcomes();
@@ -603,8 +600,46 @@ impl Ingest {
         }
     }
 
-    /// Reads a settled file into the archive; `None` (and a requeue or a log) when it cannot.
-    fn read(&self, share: &str, item: &Settled) -> Option<Read> {
+    /// Reads a chunk of settled files into the archive. The small files
+    /// (most of them) are read, hashed and deflated on several threads,
+    /// then staged in order on this one.
+    fn read_chunk(&self, share: &str, chunk: &[Settled]) -> Vec<Read> {
+        let (max_file_size, shares) = (self.max_file_size, &self.shares);
+        let small = |item: &Settled| {
+            item.stat.is_some_and(|s| {
+                s.kind == FileKind::File
+                    && s.size <= crate::archive::INLINE_LIMIT
+                    && s.size <= max_file_size
+            })
+        };
+        let path_of = |item: &Settled| shares[item.share].1.join(&item.rel);
+        let threads = if chunk.iter().filter(|i| small(i)).count() >= PARALLEL_READS {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_READERS))
+        } else {
+            1
+        };
+        let prepared = parallel_map(chunk, threads, |preparer, item| {
+            let stat = item.stat.filter(|_| small(item))?;
+            let path = path_of(item);
+            let blob = preparer.file(&path, stat.size);
+            Some((blob, FileStat::of(&path).ok().flatten()))
+        });
+        chunk
+            .iter()
+            .zip(prepared)
+            .filter_map(|(item, prepared)| self.read(share, item, prepared))
+            .collect()
+    }
+
+    /// Reads a settled file into the archive, or stages what was read of
+    /// it already (`prepared`: the blob and the file's stat after reading);
+    /// `None` (and a requeue or a log) when it cannot.
+    fn read(
+        &self,
+        share: &str,
+        item: &Settled,
+        prepared: Option<(Result<PreparedBlob, ArchiveError>, Option<FileStat>)>,
+    ) -> Option<Read> {
         let stat = item.stat?;
         let path = self.shares[item.share].1.join(&item.rel);
         if stat.size > self.max_file_size && stat.kind == FileKind::File {
@@ -613,12 +648,18 @@ impl Ingest {
             self.progress.too_large.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let blob = match stat.kind {
-            FileKind::File => self.archive.store_file(&path, stat.size),
-            FileKind::Symlink => read_link(&path).and_then(|t| self.archive.store_bytes(&t)),
-            FileKind::Dir | FileKind::Other => return None,
+        let (blob, after) = match (prepared, stat.kind) {
+            (Some((blob, after)), _) => (blob.and_then(|b| self.archive.stage_prepared(b)), after),
+            (None, FileKind::File) => (
+                self.archive.store_file(&path, stat.size),
+                FileStat::of(&path).ok().flatten(),
+            ),
+            (None, FileKind::Symlink) => (
+                read_link(&path).and_then(|t| self.archive.store_bytes(&t)),
+                FileStat::of(&path).ok().flatten(),
+            ),
+            (None, FileKind::Dir | FileKind::Other) => return None,
         };
-        let after = FileStat::of(&path).ok().flatten();
         match blob {
             Ok(blob) if after == Some(stat) => Some(Read {
                 item: item.clone(),
@@ -836,6 +877,47 @@ impl Ingest {
     }
 }
 
+/// A chunk with this many small files or more is read on several threads.
+const PARALLEL_READS: usize = 8;
+
+/// Threads that read a chunk at most (this one included).
+const MAX_READERS: usize = 4;
+
+/// `work` applied to every item, in order, on `threads` threads (this one
+/// included), each with a [`Preparer`] of its own.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    work: impl Fn(&mut Preparer, &T) -> R + Sync,
+) -> Vec<R> {
+    if threads <= 1 {
+        let mut preparer = Preparer::default();
+        return items.iter().map(|item| work(&mut preparer, item)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || {
+        let mut preparer = Preparer::default();
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, work(&mut preparer, item)));
+        }
+    };
+    let mut done = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
+        let mut done = worker();
+        for helper in helpers {
+            done.extend(helper.join().expect("a read thread panicked"));
+        }
+        done
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Splits settled files into commits of at most [`MAX_COMMIT`] files and
 /// [`MAX_STAGED`] bytes held in memory.
 fn commit_chunks(items: &[Settled]) -> impl Iterator<Item = &[Settled]> {
@@ -985,4 +1067,39 @@ fn mime_of(path: &str, kind: FileKind) -> String {
         .first_or_octet_stream()
         .essence_str()
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small files read on several threads come back in order, each
+    /// prepared as the writer's own thread would (same id, sha256, size).
+    #[test]
+    fn files_read_in_parallel_come_back_in_order_and_as_read_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<std::path::PathBuf> = (0..50)
+            .map(|i| {
+                let path = dir.path().join(format!("f{i}.txt"));
+                std::fs::write(&path, format!("file {i}\n").repeat(i * 37)).unwrap();
+                path
+            })
+            .collect();
+        let read = |threads| {
+            parallel_map(&paths, threads, |preparer, path| {
+                let size = std::fs::metadata(path).unwrap().len();
+                preparer.file(path, size).unwrap().blob
+            })
+        };
+        let alone = read(1);
+        assert_eq!(read(3), alone);
+        for (path, blob) in paths.iter().zip(&alone) {
+            let data = std::fs::read(path).unwrap();
+            assert_eq!(
+                blob.oid,
+                git2::Oid::hash_object(git2::ObjectType::Blob, &data).unwrap()
+            );
+            assert_eq!(blob.size, data.len() as u64);
+        }
+    }
 }

@@ -244,7 +244,7 @@ impl Ingest {
             renamed_from: None,
         };
         let name = self.shares[share].0.clone();
-        let read = self.read(&name, &item).ok_or_else(|| {
+        let read = self.read(&name, &item, None).ok_or_else(|| {
             RestoreError::Busy(format!(
                 "{key} is being written or cannot be read right now; nothing was changed, try again"
             ))
