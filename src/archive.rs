@@ -59,6 +59,11 @@ pub enum ArchiveError {
     Pack { source: io::Error },
     #[error("archive pack for commit {commit} lacks object {missing}; the refs were not moved")]
     Incomplete { commit: Oid, missing: String },
+    #[error(
+        "content with sha256 {sha256} has the SHA-1 name {oid} of other content in the archive \
+         (a SHA-1 collision): it cannot be stored"
+    )]
+    Collision { oid: Oid, sha256: String },
 }
 
 type Result<T, E = ArchiveError> = std::result::Result<T, E>;
@@ -126,8 +131,9 @@ pub struct Archive {
     staged_bytes: Cell<u64>,
     /// The batch's blobs, hashed and deflated already (see
     /// [`PreparedBlob`]): they skip the staging odb and go into the pack as
-    /// they are. Dropped once written, and with the stage.
-    prepared: RefCell<std::collections::HashMap<Oid, PackEntry>>,
+    /// they are, with the sha256 of their content. Dropped once written,
+    /// and with the stage.
+    prepared: RefCell<std::collections::HashMap<Oid, (PackEntry, [u8; 32])>>,
     /// Deflates the blobs staged on the writer's own thread.
     preparer: RefCell<Preparer>,
     /// Objects in `staging` that are on disk too: copied from there, or
@@ -350,16 +356,57 @@ impl Archive {
 
     /// Stages a blob [`Preparer`] made (on any thread) in the batch being
     /// built; it reaches the disk with the batch's commit.
+    ///
+    /// Prepared blobs are named with plain SHA-1, not the collision-detecting
+    /// kind, so a name already in the batch or the archive is checked: the
+    /// content there must have the same sha256, or the blob is refused as a
+    /// collision (where libgit2 refuses content that looks like one half of
+    /// a collision attack). Content that is there already is not written
+    /// again.
     pub fn stage_prepared(&self, blob: PreparedBlob) -> Result<StoredBlob> {
-        self.with_stage(|_| Ok(()))?;
         let stored = blob.blob;
-        let mut prepared = self.prepared.borrow_mut();
-        if !prepared.contains_key(&stored.oid) && !self.on_disk.borrow().contains(&stored.oid) {
-            self.staged_bytes
-                .set(self.staged_bytes.get() + blob.entry.bytes.len() as u64);
-            prepared.insert(stored.oid, blob.entry);
+        let collision = || ArchiveError::Collision {
+            oid: stored.oid,
+            sha256: hex::encode(stored.sha256),
+        };
+        let there = self.with_stage(|stage| {
+            if let Some((_, sha256)) = self.prepared.borrow().get(&stored.oid) {
+                return Ok(Some(*sha256));
+            }
+            let disk = git("opening object database", self.repo.odb())?;
+            let staged = git("opening staging odb", stage.odb())?;
+            // The handle knows every pack: write_staged refreshes it after
+            // writing one, and only this writer writes new objects.
+            let on_disk = self.on_disk.borrow().contains(&stored.oid)
+                || disk.exists_ext(stored.oid, git2::OdbLookupFlags::NO_REFRESH);
+            let odb = match (on_disk, staged.exists(stored.oid)) {
+                (_, true) => staged,
+                (true, false) => disk,
+                (false, false) => return Ok(None),
+            };
+            let object = git(
+                format!("reading object {}", stored.oid),
+                odb.read(stored.oid),
+            )?;
+            let same_kind = object.kind() == ObjectType::Blob;
+            Ok(Some(if same_kind {
+                Sha256::digest(object.data()).into()
+            } else {
+                [0; 32]
+            }))
+        })?;
+        match there {
+            Some(sha256) if sha256 == stored.sha256 => Ok(stored),
+            Some(_) => Err(collision()),
+            None => {
+                self.staged_bytes
+                    .set(self.staged_bytes.get() + blob.entry.bytes.len() as u64);
+                self.prepared
+                    .borrow_mut()
+                    .insert(stored.oid, (blob.entry, stored.sha256));
+                Ok(stored)
+            }
         }
-        Ok(stored)
     }
 
     /// Writes bytes as a loose blob at once, outside any batch (tests that
@@ -633,10 +680,13 @@ impl Archive {
             }
         }
         if !new.is_empty() || !ready.is_empty() {
-            let entries = ready.iter().map(|oid| (*oid, &prepared[oid]));
+            let entries = ready.iter().map(|oid| (*oid, &prepared[oid].0));
             // Its index lists every object of `new` and `ready`: the pack
             // is in place when this returns.
             let packed = write_pack(&staged, &self.path, &new, entries, None)?;
+            // Make the archive's handle see the new pack (libgit2 looks
+            // for new packs only when an object is not found).
+            git("refreshing object database", disk.refresh())?;
             for oid in &ready {
                 prepared.remove(oid);
             }
@@ -979,14 +1029,25 @@ pub(crate) struct PackEntry {
     pub crc: u32,
 }
 
-/// A small file's blob made ready off the writer's thread: named (by
-/// libgit2's collision-detecting SHA-1, as git names it), its sha256
-/// taken, and deflated into a pack entry. [`Archive::stage_prepared`]
+/// A small file's blob made ready off the writer's thread: named (its
+/// SHA-1, as git names it), its sha256 taken, and deflated into a pack
+/// entry. [`Archive::stage_prepared`]
 /// stages it; the batch's pack takes the entry as it is.
 #[derive(Debug, Clone)]
 pub struct PreparedBlob {
     pub blob: StoredBlob,
     entry: PackEntry,
+}
+
+/// Git's name for a blob of `data`: the SHA-1 of its header and `data`,
+/// plain (hardware-accelerated where the CPU can; see
+/// [`Archive::stage_prepared`] for collisions).
+fn blob_id(data: &[u8]) -> Oid {
+    use sha1::Digest as _;
+    let mut sha1 = sha1::Sha1::new();
+    sha1.update(format!("blob {}\0", data.len()));
+    sha1.update(data);
+    Oid::from_bytes(&sha1.finalize()).expect("a SHA-1 is 20 bytes")
 }
 
 /// Makes [`PreparedBlob`]s, keeping one deflate state for all of them.
@@ -1031,7 +1092,7 @@ impl Preparer {
 
     /// Prepares `data` as a blob.
     pub fn bytes(&mut self, data: &[u8]) -> Result<PreparedBlob> {
-        let oid = git("hashing blob", Oid::hash_object(ObjectType::Blob, data))?;
+        let oid = blob_id(data);
         let mut bytes = pack_entry_header(ObjectType::Blob, data.len()).map_err(pack_err)?;
         // zlib's bound for stored blocks: deflating never needs more.
         bytes.reserve(data.len() + data.len() / 1000 + 64);
@@ -1585,5 +1646,64 @@ mod tests {
             .store_file(&file, data.len() as u64 - 10)
             .unwrap_err();
         assert!(matches!(err, ArchiveError::Changed { .. }), "{err}");
+    }
+    proptest::proptest! {
+        #[test]
+        fn a_prepared_blob_is_named_as_git_names_it(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..5_000),
+        ) {
+            let prepared = Preparer::default().bytes(&data).unwrap();
+            proptest::prop_assert_eq!(
+                prepared.blob.oid,
+                Oid::hash_object(ObjectType::Blob, &data).unwrap()
+            );
+            proptest::prop_assert_eq!(prepared.blob.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
+        }
+    }
+
+    /// Blobs are named with plain SHA-1: a name that is taken (in the
+    /// batch, or on disk) by other content is refused as a collision, and
+    /// content that is on disk already is not written again.
+    #[test]
+    fn a_taken_name_with_other_content_is_refused_and_same_content_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open_or_init(&dir.path().join("a.git")).unwrap();
+        let one = archive.store_bytes(b"one").unwrap();
+        // Content "two" posing under the name of "one" (what a SHA-1
+        // collision would be): refused while "one" is only in the batch...
+        let mut forged = Preparer::default().bytes(b"two").unwrap();
+        forged.blob.oid = one.oid;
+        let err = archive.stage_prepared(forged.clone()).unwrap_err();
+        assert!(matches!(err, ArchiveError::Collision { .. }), "{err}");
+        let mut batch = vec![upsert("one.txt", 1, Event::Created, &one)];
+        archive.commit_batch("alpha", &mut batch, &[]).unwrap();
+        // ...and once it is on disk, through the archive's handle.
+        archive.discard_staged();
+        let err = archive.stage_prepared(forged).unwrap_err();
+        assert!(matches!(err, ArchiveError::Collision { .. }), "{err}");
+        let fresh = Archive::open(archive.path()).unwrap();
+        assert!(matches!(
+            fresh.stage_prepared(Preparer::default().bytes(b"one").unwrap().clone()),
+            Ok(b) if b == one
+        ));
+        let mut forged = Preparer::default().bytes(b"two").unwrap();
+        forged.blob.oid = one.oid;
+        assert!(fresh.stage_prepared(forged).is_err());
+        // The same content again (another path) is not packed again.
+        let again = fresh.store_bytes(b"one").unwrap();
+        let mut batch = vec![upsert("copy.txt", 1, Event::Created, &again)];
+        fresh.commit_batch("alpha", &mut batch, &[]).unwrap();
+        let holding = crate::packs::list(archive.path())
+            .unwrap()
+            .iter()
+            .filter(|p| {
+                crate::packs::idx_objects(&std::fs::read(&p.idx).unwrap())
+                    .unwrap()
+                    .contains(&one.oid)
+            })
+            .count();
+        assert_eq!(holding, 1, "one pack holds the blob");
+        assert_eq!(tree_on_disk(archive.path())["copy.txt"], b"one");
+        crate::dispose::tests::assert_fsck_clean(archive.path());
     }
 }
