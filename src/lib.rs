@@ -16,6 +16,7 @@
 pub mod api;
 pub mod archive;
 pub mod audit;
+pub mod background;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -36,9 +36,6 @@ pub const MERGE_AT: usize = 24;
 /// about half the speed, and higher levels gain little more).
 pub const MERGE_COMPRESSION: u32 = 2;
 
-/// The merge thread's nice value.
-const MERGE_NICE: i32 = 10;
-
 /// A merge reads at most this many bytes of packs (the smallest first), so
 /// that its burst of writes stays bounded.
 pub const MERGE_BATCH: u64 = 64 << 20;
@@ -539,11 +536,7 @@ impl Merger {
         let spawned = std::thread::Builder::new()
             .name("docvault-packs".into())
             .spawn(move || {
-                // Background work: the writer and the API go first.
-                let me = rustix::thread::gettid();
-                if let Err(e) = rustix::process::setpriority_process(Some(me), MERGE_NICE) {
-                    debug!(error = %e, "cannot lower the merge thread's priority");
-                }
+                crate::background::lower_this_thread();
                 merge(&archive, &packs)
             });
         match spawned {

@@ -19,9 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{Extracted, Limits, Status, detect};
 
-/// How much lower a worker's scheduling priority is than the daemon's.
-const WORKER_NICE: i32 = 10;
-
 /// Largest answer a worker may send (the text limit plus room for JSON escaping).
 fn max_answer(limits: &Limits) -> usize {
     limits.max_text * 6 + (1 << 20)
@@ -212,7 +209,7 @@ pub fn worker_main(memory: u64) -> anyhow::Result<()> {
     setrlimit(Resource::RLIMIT_AS, memory, memory)?;
     // Extraction is background work: when the CPUs are busy, versioning
     // (the daemon's writer) and the API go first.
-    rustix::process::nice(WORKER_NICE)?;
+    rustix::process::nice(crate::background::NICE)?;
     // A worker never outlives the daemon, even one stuck in a parser.
     // (Orphaned before this line, it reads EOF on stdin and exits.)
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;

@@ -53,6 +53,9 @@ pub fn start(
         std::thread::Builder::new()
             .name(format!("extract-{i}"))
             .spawn(move || {
+                // Reading versions for the worker processes (which run at
+                // background priority too) is background work.
+                crate::background::lower_this_thread();
                 loop {
                     let job = match jobs.lock().expect("job queue lock").recv() {
                         Ok(job) => job,

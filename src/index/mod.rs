@@ -169,7 +169,9 @@ impl Index {
         // The writer takes the index's lock and holds it until it goes;
         // orphans are swept under it. (Taking the lock once: released and
         // taken again, it can be busy in between, see `sweep_orphans`.)
-        let writer = writer(&index).map_err(open_error)?;
+        // Indexing is background work: the writer's threads (and those
+        // of its merges) start from a background thread.
+        let writer = crate::background::run(|| writer(&index)).map_err(open_error)?;
         let orphans = directory::sweep_orphans(&writer, dir).map_err(open_error)?;
         if orphans > 0 {
             tracing::info!(dir = %dir.display(), files = orphans, "removed index files no commit references");
@@ -407,9 +409,14 @@ impl Index {
         let payload = Payload { absorbed };
         let json = serde_json::to_string(&payload).expect("a map of strings always serializes");
         self.flush_ops()?;
-        let mut prepared = self.writer.prepare_commit()?;
-        prepared.set_payload(&json);
-        prepared.commit()?;
+        // A commit starts the writer's indexing threads anew: from a
+        // background thread, so that they stay background threads.
+        let writer = &mut self.writer;
+        crate::background::run(|| {
+            let mut prepared = writer.prepare_commit()?;
+            prepared.set_payload(&json);
+            prepared.commit()
+        })?;
         self.reader.reload()?;
         self.absorbed = payload.absorbed;
         self.pending.clear();
