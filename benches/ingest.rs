@@ -238,6 +238,7 @@ fn phase_b(opts: &Opts, table: &mut Table) -> Result<()> {
     copy_tree(&share, &worktree)?;
     quiet_fs(opts);
 
+    eprintln!("(b) importing {n} files in-process");
     let mut steady = SteadyIngest::import(dir.path(), &share, &tree.files)?;
     eprintln!(
         "(b) in-process import of {n} files: {}; load_catalog: {}",

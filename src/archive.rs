@@ -1054,14 +1054,52 @@ fn blob_id(data: &[u8]) -> Oid {
 /// One per thread.
 pub struct Preparer {
     z: flate2::Compress,
+    /// Stores without deflating (zlib level 0), for [`looks_compressed`] content.
+    store: flate2::Compress,
 }
 
 impl Default for Preparer {
     fn default() -> Preparer {
         Preparer {
             z: flate2::Compress::new(flate2::Compression::new(COMMIT_COMPRESSION), true),
+            store: flate2::Compress::new(flate2::Compression::none(), true),
         }
     }
+}
+
+/// Whether `data` looks compressed already: the bytes of a few samples
+/// (its start, middle and end) have an order-0 entropy close to 8 bits.
+/// Office files (zip), PDF streams and images are; deflating them costs
+/// more CPU per byte than anything else and saves next to nothing, so
+/// they are stored as they are (and merges copy them as they are).
+fn looks_compressed(data: &[u8]) -> bool {
+    const WINDOW: usize = 4 << 10;
+    const MIN_BITS: f64 = 7.8;
+    if data.len() < WINDOW {
+        return false;
+    }
+    let mut counts = [0u32; 256];
+    let starts = [0, data.len() / 2 - WINDOW / 2, data.len() - WINDOW];
+    let mut total = 0;
+    for start in starts
+        .into_iter()
+        .take(if data.len() < 3 * WINDOW { 1 } else { 3 })
+    {
+        for &b in &data[start..start + WINDOW] {
+            counts[b as usize] += 1;
+        }
+        total += WINDOW;
+    }
+    let total = total as f64;
+    let bits: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / total;
+            -p * p.log2()
+        })
+        .sum();
+    bits >= MIN_BITS
 }
 
 impl Preparer {
@@ -1096,11 +1134,15 @@ impl Preparer {
         let mut bytes = pack_entry_header(ObjectType::Blob, data.len()).map_err(pack_err)?;
         // zlib's bound for stored blocks: deflating never needs more.
         bytes.reserve(data.len() + data.len() / 1000 + 64);
-        self.z.reset();
+        let z = if looks_compressed(data) {
+            &mut self.store
+        } else {
+            &mut self.z
+        };
+        z.reset();
         loop {
-            let read = self.z.total_in() as usize;
-            let status = self
-                .z
+            let read = z.total_in() as usize;
+            let status = z
                 .compress_vec(&data[read..], &mut bytes, flate2::FlushCompress::Finish)
                 .map_err(|e| pack_err(io::Error::other(e)))?;
             if status == flate2::Status::StreamEnd {
@@ -1658,6 +1700,57 @@ mod tests {
                 Oid::hash_object(ObjectType::Blob, &data).unwrap()
             );
             proptest::prop_assert_eq!(prepared.blob.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
+            proptest::prop_assert_eq!(inflated(&prepared.entry.bytes), data);
+        }
+
+        #[test]
+        fn repetitive_content_is_deflated_whatever_its_bytes(
+            block in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..300),
+            times in 50usize..200,
+        ) {
+            let data = block.repeat(times);
+            let prepared = Preparer::default().bytes(&data).unwrap();
+            proptest::prop_assert_eq!(inflated(&prepared.entry.bytes), data);
+        }
+    }
+
+    /// The object a pack entry of a blob holds.
+    fn inflated(entry: &[u8]) -> Vec<u8> {
+        let header = 1 + entry.iter().take_while(|&&b| b & 0x80 != 0).count();
+        let mut out = Vec::new();
+        flate2::read::ZlibDecoder::new(&entry[header..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    /// Content that is compressed already (noise, to zlib) is stored as it
+    /// is; text and mixed content are deflated.
+    #[test]
+    fn compressed_content_is_stored_and_the_rest_deflated() {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let noise: Vec<u8> = (0..40_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let text = b"Risk R-12: supplier delay, owner A. Meier, status amber. ".repeat(700);
+        let mut zip_like = b"PK\x03\x04".to_vec();
+        zip_like.extend(&noise);
+        let mut mixed = text.clone();
+        mixed.extend(&noise[..10_000]);
+        let size = |data: &[u8]| Preparer::default().bytes(data).unwrap().entry.bytes.len();
+        assert!(looks_compressed(&noise) && looks_compressed(&zip_like));
+        assert!(size(&noise) > noise.len(), "stored: {}", size(&noise));
+        assert!(!looks_compressed(&text) && !looks_compressed(&mixed));
+        assert!(size(&text) * 10 < text.len());
+        assert!(size(&mixed) < mixed.len());
+        for data in [&noise, &zip_like, &text, &mixed] {
+            let entry = Preparer::default().bytes(data).unwrap().entry.bytes;
+            assert_eq!(&inflated(&entry), data);
         }
     }
 
