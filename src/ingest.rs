@@ -581,12 +581,49 @@ impl Ingest {
                 .map(|i| (i.key.clone(), i))
                 .collect()
         };
-        for chunk in commit_chunks(&present) {
-            let reads = self.read_chunk(&name, chunk);
+        let chunks: Vec<&[Settled]> = commit_chunks(&present).collect();
+        let last = chunks.len().saturating_sub(1);
+        // The small files (most of them) are read, hashed and deflated on
+        // several threads, a chunk ahead of the one being committed; each
+        // chunk is then staged, judged and committed in order on this one.
+        let max_file_size = self.max_file_size;
+        let roots: Vec<std::path::PathBuf> = self.shares.iter().map(|(_, r)| r.clone()).collect();
+        let small = move |item: &Settled| {
+            item.stat.is_some_and(|s| {
+                s.kind == FileKind::File
+                    && s.size <= crate::archive::INLINE_LIMIT
+                    && s.size <= max_file_size
+            })
+        };
+        let threads = if present.iter().filter(|i| small(i)).count() >= PARALLEL_READS {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_READERS))
+        } else {
+            1
+        };
+        let prepare = |preparer: &mut Preparer, item: &Settled| -> Prepared {
+            let stat = item.stat.filter(|_| small(item))?;
+            let path = roots[item.share].join(&item.rel);
+            let blob = preparer.file(&path, stat.size);
+            Some((blob, FileStat::of(&path).ok().flatten()))
+        };
+        pipeline(&chunks, threads, prepare, |i, prepared| {
+            let reads = chunks[i]
+                .iter()
+                .zip(prepared)
+                .filter_map(|(item, prepared)| self.read(&name, item, prepared))
+                .collect();
             let staged = self.judge(&name, reads, &mut deletions);
             self.commit(&name, staged);
-            self.take_outcomes();
-        }
+            if i < last {
+                // More of the batch to version first: the extraction
+                // results that arrived ride on its next commit, and the
+                // index commits once the batch is in (a search index
+                // commit waits for the background indexing threads).
+                self.receive_outcomes();
+            } else {
+                self.take_outcomes();
+            }
+        });
         let rest: Vec<Settled> = deletions.into_values().collect();
         for chunk in rest.chunks(MAX_COMMIT) {
             let staged = {
@@ -600,46 +637,10 @@ impl Ingest {
         }
     }
 
-    /// Reads a chunk of settled files into the archive. The small files
-    /// (most of them) are read, hashed and deflated on several threads,
-    /// then staged in order on this one.
-    fn read_chunk(&self, share: &str, chunk: &[Settled]) -> Vec<Read> {
-        let (max_file_size, shares) = (self.max_file_size, &self.shares);
-        let small = |item: &Settled| {
-            item.stat.is_some_and(|s| {
-                s.kind == FileKind::File
-                    && s.size <= crate::archive::INLINE_LIMIT
-                    && s.size <= max_file_size
-            })
-        };
-        let path_of = |item: &Settled| shares[item.share].1.join(&item.rel);
-        let threads = if chunk.iter().filter(|i| small(i)).count() >= PARALLEL_READS {
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_READERS))
-        } else {
-            1
-        };
-        let prepared = parallel_map(chunk, threads, |preparer, item| {
-            let stat = item.stat.filter(|_| small(item))?;
-            let path = path_of(item);
-            let blob = preparer.file(&path, stat.size);
-            Some((blob, FileStat::of(&path).ok().flatten()))
-        });
-        chunk
-            .iter()
-            .zip(prepared)
-            .filter_map(|(item, prepared)| self.read(share, item, prepared))
-            .collect()
-    }
-
     /// Reads a settled file into the archive, or stages what was read of
     /// it already (`prepared`: the blob and the file's stat after reading);
     /// `None` (and a requeue or a log) when it cannot.
-    fn read(
-        &self,
-        share: &str,
-        item: &Settled,
-        prepared: Option<(Result<PreparedBlob, ArchiveError>, Option<FileStat>)>,
-    ) -> Option<Read> {
+    fn read(&self, share: &str, item: &Settled, prepared: Prepared) -> Option<Read> {
         let stat = item.stat?;
         let path = self.shares[item.share].1.join(&item.rel);
         if stat.size > self.max_file_size && stat.kind == FileKind::File {
@@ -883,39 +884,148 @@ const PARALLEL_READS: usize = 8;
 /// Threads that read a chunk at most (this one included).
 const MAX_READERS: usize = 4;
 
-/// `work` applied to every item, in order, on `threads` threads (this one
-/// included), each with a [`Preparer`] of its own.
-fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
+/// What preparing a settled file gave: `None` for a file that is read on
+/// the writer's thread (large files, symlinks), else the blob and the
+/// file's stat after reading.
+type Prepared = Option<(Result<PreparedBlob, ArchiveError>, Option<FileStat>)>;
+
+/// Applies `prepare` to every item of `chunks` on `threads` threads (this
+/// one included, each with a [`Preparer`] of its own), and hands each
+/// chunk's results, in order, to `consume` on this thread. The other
+/// threads work at most one chunk ahead of `consume`, so that preparing
+/// chunk i + 1 overlaps committing chunk i while memory holds two chunks
+/// at most.
+fn pipeline<T: Sync, R: Send>(
+    chunks: &[&[T]],
     threads: usize,
-    work: impl Fn(&mut Preparer, &T) -> R + Sync,
-) -> Vec<R> {
+    prepare: impl Fn(&mut Preparer, &T) -> R + Sync,
+    mut consume: impl FnMut(usize, Vec<R>),
+) {
+    let mut mine = Preparer::default();
     if threads <= 1 {
-        let mut preparer = Preparer::default();
-        return items.iter().map(|item| work(&mut preparer, item)).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            consume(i, chunk.iter().map(|t| prepare(&mut mine, t)).collect());
+        }
+        return;
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let worker = || {
-        let mut preparer = Preparer::default();
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(item) = items.get(i) else {
-                return done;
-            };
-            done.push((i, work(&mut preparer, item)));
-        }
+    let works: Vec<Work<'_, T, R>> = chunks.iter().map(|c| Work::new(c)).collect();
+    // The last chunk the helpers may work on.
+    let gate = (std::sync::Mutex::new(0usize), std::sync::Condvar::new());
+    let open_to = |i: usize| {
+        *gate
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = i;
+        gate.1.notify_all();
     };
-    let mut done = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
-        let mut done = worker();
-        for helper in helpers {
-            done.extend(helper.join().expect("a read thread panicked"));
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|| {
+                // A helper that panics leaves its item without a result:
+                // the waiting thread must hear of it, not wait forever.
+                struct Broken<'w, 'a, T, R>(&'w [Work<'a, T, R>]);
+                impl<T, R> Drop for Broken<'_, '_, T, R> {
+                    fn drop(&mut self) {
+                        if std::thread::panicking() {
+                            self.0.iter().for_each(Work::break_off);
+                        }
+                    }
+                }
+                let _broken = Broken(&works);
+                let mut preparer = Preparer::default();
+                for (i, work) in works.iter().enumerate() {
+                    let open = gate.0.lock().expect("gate lock");
+                    drop(
+                        gate.1
+                            .wait_while(open, |open| *open < i)
+                            .expect("gate lock"),
+                    );
+                    work.drain(&mut preparer, &prepare);
+                }
+            });
         }
-        done
+        // However this loop ends (a panic too), the helpers must not wait
+        // for a chunk that never opens: the scope would wait for them.
+        struct OpenAll<F: Fn(usize)>(F);
+        impl<F: Fn(usize)> Drop for OpenAll<F> {
+            fn drop(&mut self) {
+                (self.0)(usize::MAX);
+            }
+        }
+        let open = OpenAll(open_to);
+        for (i, work) in works.iter().enumerate() {
+            work.drain(&mut mine, &prepare);
+            let results = work.wait();
+            (open.0)(i + 1);
+            consume(i, results);
+        }
     });
-    done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// One chunk of [`pipeline`]: its items, the next one to take, and the
+/// results so far.
+struct Work<'a, T, R> {
+    items: &'a [T],
+    next: std::sync::atomic::AtomicUsize,
+    done: std::sync::Mutex<Vec<(usize, R)>>,
+    finished: std::sync::Condvar,
+    /// A helper panicked: some result will never come.
+    broken: std::sync::atomic::AtomicBool,
+}
+
+impl<'a, T, R> Work<'a, T, R> {
+    fn new(items: &'a [T]) -> Self {
+        Work {
+            items,
+            next: 0.into(),
+            done: std::sync::Mutex::new(Vec::with_capacity(items.len())),
+            finished: std::sync::Condvar::new(),
+            broken: false.into(),
+        }
+    }
+
+    fn break_off(&self) {
+        self.broken.store(true, Ordering::SeqCst);
+        let _done = self
+            .done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.finished.notify_all();
+    }
+
+    /// Prepares items until none is left to take.
+    fn drain(&self, preparer: &mut Preparer, prepare: &impl Fn(&mut Preparer, &T) -> R) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = self.items.get(i) else {
+                return;
+            };
+            let result = prepare(preparer, item);
+            let mut done = self.done.lock().expect("work lock");
+            done.push((i, result));
+            if done.len() == self.items.len() {
+                self.finished.notify_all();
+            }
+        }
+    }
+
+    /// Waits for every item's result; the results in item order.
+    fn wait(&self) -> Vec<R> {
+        let done = self.done.lock().expect("work lock");
+        let mut done = self
+            .finished
+            .wait_while(done, |done| {
+                done.len() < self.items.len() && !self.broken.load(Ordering::SeqCst)
+            })
+            .expect("work lock");
+        assert!(
+            done.len() == self.items.len(),
+            "a thread preparing files panicked"
+        );
+        let mut done = std::mem::take(&mut *done);
+        done.sort_unstable_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
+    }
 }
 
 /// Splits settled files into commits of at most [`MAX_COMMIT`] files and
@@ -1073,10 +1183,10 @@ fn mime_of(path: &str, kind: FileKind) -> String {
 mod tests {
     use super::*;
 
-    /// Small files read on several threads come back in order, each
-    /// prepared as the writer's own thread would (same id, sha256, size).
+    /// Small files read on several threads, chunk after chunk, come back
+    /// in order, each prepared as the writer's own thread would.
     #[test]
-    fn files_read_in_parallel_come_back_in_order_and_as_read_alone() {
+    fn files_prepared_in_a_pipeline_come_back_in_order_and_as_read_alone() {
         let dir = tempfile::tempdir().unwrap();
         let paths: Vec<std::path::PathBuf> = (0..50)
             .map(|i| {
@@ -1086,10 +1196,21 @@ mod tests {
             })
             .collect();
         let read = |threads| {
-            parallel_map(&paths, threads, |preparer, path| {
-                let size = std::fs::metadata(path).unwrap().len();
-                preparer.file(path, size).unwrap().blob
-            })
+            let chunks: Vec<&[std::path::PathBuf]> = paths.chunks(7).collect();
+            let mut out = Vec::new();
+            pipeline(
+                &chunks,
+                threads,
+                |preparer, path: &std::path::PathBuf| {
+                    let size = std::fs::metadata(path).unwrap().len();
+                    preparer.file(path, size).unwrap().blob
+                },
+                |i, blobs| {
+                    assert_eq!(blobs.len(), chunks[i].len());
+                    out.extend(blobs);
+                },
+            );
+            out
         };
         let alone = read(1);
         assert_eq!(read(3), alone);
@@ -1100,6 +1221,28 @@ mod tests {
                 git2::Oid::hash_object(git2::ObjectType::Blob, &data).unwrap()
             );
             assert_eq!(blob.size, data.len() as u64);
+        }
+    }
+
+    /// A panic while preparing, on any thread, ends the pipeline with that
+    /// panic instead of leaving the writer waiting for a missing result.
+    #[test]
+    fn a_panic_in_any_preparing_thread_ends_the_pipeline() {
+        let items: Vec<u32> = (0..200).collect();
+        let chunks: Vec<&[u32]> = items.chunks(10).collect();
+        for bad in [0, 7, 55, 199] {
+            let run = std::panic::catch_unwind(|| {
+                pipeline(
+                    &chunks,
+                    3,
+                    |_, &x| {
+                        assert!(x != bad, "item {x} cannot be prepared");
+                        x
+                    },
+                    |_, _| {},
+                )
+            });
+            assert!(run.is_err(), "item {bad}");
         }
     }
 }
