@@ -169,9 +169,11 @@ impl Index {
         // The writer takes the index's lock and holds it until it goes;
         // orphans are swept under it. (Taking the lock once: released and
         // taken again, it can be busy in between, see `sweep_orphans`.)
-        // Indexing is background work: the writer's threads (and those
-        // of its merges) start from a background thread.
-        let writer = crate::background::run(|| writer(&index)).map_err(open_error)?;
+        // tantivy's merge threads start here, at the daemon's priority:
+        // searches pay per segment, so merges must keep up even while the
+        // API is busy. (Its indexing threads are background threads, see
+        // `commit_with`.)
+        let writer = writer(&index).map_err(open_error)?;
         let orphans = directory::sweep_orphans(&writer, dir).map_err(open_error)?;
         if orphans > 0 {
             tracing::info!(dir = %dir.display(), files = orphans, "removed index files no commit references");
