@@ -819,6 +819,25 @@ mod tests {
         crate::dispose::tests::assert_fsck_clean(archive.path());
     }
 
+    /// A pack's entries in pack order, each with its bytes (up to the next
+    /// entry, or the trailer).
+    fn entries_with_bytes(pack: &PackFile) -> Vec<(IdxEntry, Vec<u8>)> {
+        let data = std::fs::read(pack.idx.with_extension("pack")).unwrap();
+        let mut entries = idx_entries(&std::fs::read(&pack.idx).unwrap()).unwrap();
+        entries.sort_by_key(|e| e.offset);
+        let ends: Vec<u64> = entries
+            .iter()
+            .skip(1)
+            .map(|e| e.offset)
+            .chain([data.len() as u64 - 20])
+            .collect();
+        entries
+            .into_iter()
+            .zip(ends)
+            .map(|(e, end)| (e, data[e.offset as usize..end as usize].to_vec()))
+            .collect()
+    }
+
     /// A merge deflates entries again from their bytes: every entry of a
     /// commit's pack inflates to the object its index names; a wrong CRC
     /// or a cut entry gives nothing (the merge then reads the object
@@ -828,16 +847,8 @@ mod tests {
         let (_dir, archive, _) = archive_with_packs(2);
         let mut inflater = flate2::Decompress::new(true);
         for pack in list(archive.path()).unwrap() {
-            let data = std::fs::read(pack.idx.with_extension("pack")).unwrap();
-            let mut entries = idx_entries(&std::fs::read(&pack.idx).unwrap()).unwrap();
-            entries.sort_by_key(|e| e.offset);
-            let ends = entries
-                .iter()
-                .skip(1)
-                .map(|e| e.offset)
-                .chain([data.len() as u64 - 20]);
-            for (e, end) in entries.iter().zip(ends) {
-                let bytes = &data[e.offset as usize..end as usize];
+            for (e, bytes) in entries_with_bytes(&pack) {
+                let bytes = &bytes[..];
                 let (kind, object) = inflate_whole(bytes, e.crc, &mut inflater).unwrap();
                 assert_eq!(Oid::hash_object(kind, &object).unwrap(), e.oid);
                 assert!(inflate_whole(bytes, e.crc ^ 1, &mut inflater).is_none());
@@ -947,18 +958,14 @@ mod tests {
         let (_dir, archive, _) = archive_with_packs(2);
         for pack in list(archive.path()).unwrap() {
             let idx = std::fs::read(&pack.idx).unwrap();
-            let data = std::fs::read(pack.idx.with_extension("pack")).unwrap();
-            let mut entries = idx_entries(&idx).unwrap();
+            let entries = entries_with_bytes(&pack);
             assert_eq!(entries.len(), idx_objects(&idx).unwrap().len());
-            entries.sort_by_key(|e| e.offset);
-            assert_eq!(entries[0].offset, 12, "the first entry follows the header");
-            let ends = entries
-                .iter()
-                .skip(1)
-                .map(|e| e.offset)
-                .chain([data.len() as u64 - 20]);
-            for (e, end) in entries.iter().zip(ends) {
-                let bytes = &data[e.offset as usize..end as usize];
+            assert_eq!(
+                entries[0].0.offset, 12,
+                "the first entry follows the header"
+            );
+            for (e, bytes) in &entries {
+                let bytes = &bytes[..];
                 let mut crc = flate2::Crc::new();
                 crc.update(bytes);
                 assert_eq!(crc.sum(), e.crc, "the CRC of {}", e.oid);
