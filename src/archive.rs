@@ -1031,8 +1031,8 @@ pub(crate) struct PackEntry {
 
 /// A small file's blob made ready off the writer's thread: named (its
 /// SHA-1, as git names it), its sha256 taken, and deflated into a pack
-/// entry. [`Archive::stage_prepared`]
-/// stages it; the batch's pack takes the entry as it is.
+/// entry. [`Archive::stage_prepared`] stages it; the batch's pack takes
+/// the entry as it is.
 #[derive(Debug, Clone)]
 pub struct PreparedBlob {
     pub blob: StoredBlob,
@@ -1130,40 +1130,47 @@ impl Preparer {
 
     /// Prepares `data` as a blob.
     pub fn bytes(&mut self, data: &[u8]) -> Result<PreparedBlob> {
-        let oid = blob_id(data);
-        let mut bytes = pack_entry_header(ObjectType::Blob, data.len()).map_err(pack_err)?;
-        // zlib's bound for stored blocks: deflating never needs more.
-        bytes.reserve(data.len() + data.len() / 1000 + 64);
         let z = if looks_compressed(data) {
             &mut self.store
         } else {
             &mut self.z
         };
-        z.reset();
-        loop {
-            let read = z.total_in() as usize;
-            let status = z
-                .compress_vec(&data[read..], &mut bytes, flate2::FlushCompress::Finish)
-                .map_err(|e| pack_err(io::Error::other(e)))?;
-            if status == flate2::Status::StreamEnd {
-                break;
-            }
-            bytes.reserve(bytes.capacity().max(64));
-        }
-        let mut crc = flate2::Crc::new();
-        crc.update(&bytes);
         Ok(PreparedBlob {
             blob: StoredBlob {
-                oid,
+                oid: blob_id(data),
                 sha256: Sha256::digest(data).into(),
                 size: data.len() as u64,
             },
-            entry: PackEntry {
-                crc: crc.sum(),
-                bytes,
-            },
+            entry: deflate_entry(z, ObjectType::Blob, data)?,
         })
     }
+}
+
+/// A pack entry of an object of `kind` holding `data`: the entry header,
+/// then `data` deflated by `z` (reset first; one deflate state serves many
+/// entries, since making one allocates and clears a few hundred KiB, more
+/// than deflating a small object costs).
+fn deflate_entry(z: &mut flate2::Compress, kind: ObjectType, data: &[u8]) -> Result<PackEntry> {
+    let mut bytes = pack_entry_header(kind, data.len()).map_err(pack_err)?;
+    // zlib's bound for stored blocks: deflating never needs more.
+    bytes.reserve(data.len() + data.len() / 1000 + 64);
+    z.reset();
+    loop {
+        let read = z.total_in() as usize;
+        let status = z
+            .compress_vec(&data[read..], &mut bytes, flate2::FlushCompress::Finish)
+            .map_err(|e| pack_err(io::Error::other(e)))?;
+        if status == flate2::Status::StreamEnd {
+            break;
+        }
+        bytes.reserve(bytes.capacity().max(64));
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(&bytes);
+    Ok(PackEntry {
+        crc: crc.sum(),
+        bytes,
+    })
 }
 
 /// A pack being written, entry by entry, with its index.
@@ -1180,10 +1187,8 @@ pub(crate) struct PackWriter<'t> {
     /// `objects/pack/tmp_pack_…`, renamed to `pack-<hash>.pack` when done.
     temp: PathBuf,
     out: HashingWriter<io::BufWriter<File>>,
-    /// One deflate state for all entries: making one allocates and clears
-    /// a few hundred KiB, which costs more than deflating a small object.
-    z: flate2::write::ZlibEncoder<Vec<u8>>,
-    spare: Vec<u8>,
+    /// One deflate state for all entries (see [`deflate_entry`]).
+    z: flate2::Compress,
     entries: Vec<crate::packs::IdxEntry>,
     count: u32,
     /// Where the next entry starts.
@@ -1236,8 +1241,7 @@ impl<'t> PackWriter<'t> {
             dir,
             temp,
             out,
-            z: flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level)),
-            spare: Vec::new(),
+            z: flate2::Compress::new(flate2::Compression::new(level), true),
             entries: Vec::with_capacity(count as usize),
             count,
             offset: header.len() as u64,
@@ -1251,19 +1255,8 @@ impl<'t> PackWriter<'t> {
     /// Adds object `oid`, deflated.
     pub(crate) fn object(&mut self, oid: Oid, kind: ObjectType, data: &[u8]) -> Result<()> {
         self.count(data.len())?;
-        let header = pack_entry_header(kind, data.len()).map_err(pack_err)?;
-        self.z.write_all(data).map_err(pack_err)?;
-        let deflated = self
-            .z
-            .reset(std::mem::take(&mut self.spare))
-            .map_err(pack_err)?;
-        let mut crc = flate2::Crc::new();
-        crc.update(&header);
-        crc.update(&deflated);
-        self.entry(oid, crc.sum(), &[&header, &deflated])?;
-        self.spare = deflated;
-        self.spare.clear();
-        Ok(())
+        let entry = deflate_entry(&mut self.z, kind, data)?;
+        self.entry(oid, entry.crc, &entry.bytes)
     }
 
     /// Adds object `oid` as an entry of another pack, as it is (header and
@@ -1271,10 +1264,10 @@ impl<'t> PackWriter<'t> {
     /// caller checked).
     pub(crate) fn raw(&mut self, oid: Oid, crc: u32, entry: &[u8]) -> Result<()> {
         self.count(entry.len())?;
-        self.entry(oid, crc, &[entry])
+        self.entry(oid, crc, entry)
     }
 
-    fn entry(&mut self, oid: Oid, crc: u32, parts: &[&[u8]]) -> Result<()> {
+    fn entry(&mut self, oid: Oid, crc: u32, bytes: &[u8]) -> Result<()> {
         if self.entries.len() == self.count as usize {
             return Err(pack_err(io::Error::other(format!(
                 "more objects than the {} the pack header counts",
@@ -1286,10 +1279,8 @@ impl<'t> PackWriter<'t> {
             offset: self.offset,
             crc,
         });
-        for part in parts {
-            self.out.write_all(part).map_err(pack_err)?;
-            self.offset += part.len() as u64;
-        }
+        self.out.write_all(bytes).map_err(pack_err)?;
+        self.offset += bytes.len() as u64;
         Ok(())
     }
 
