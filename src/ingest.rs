@@ -606,7 +606,7 @@ impl Ingest {
             let blob = preparer.file(&path, stat.size);
             Some((blob, FileStat::of(&path).ok().flatten()))
         };
-        pipeline(&chunks, threads, prepare, |i, prepared| {
+        let commit_chunk = |i: usize, prepared: Vec<Prepared>| {
             let reads = chunks[i]
                 .iter()
                 .zip(prepared)
@@ -623,7 +623,17 @@ impl Ingest {
             } else {
                 self.take_outcomes();
             }
-        });
+        };
+        if threads > 1 {
+            pipeline(&chunks, threads, prepare, commit_chunk);
+        } else {
+            // A change or a few: read on this thread, with the archive's
+            // own deflate state (making one costs more than a small file).
+            let mut commit_chunk = commit_chunk;
+            for (i, chunk) in chunks.iter().enumerate() {
+                commit_chunk(i, chunk.iter().map(|_| None).collect());
+            }
+        }
         let rest: Vec<Settled> = deletions.into_values().collect();
         for chunk in rest.chunks(MAX_COMMIT) {
             let staged = {
