@@ -142,17 +142,6 @@ pub fn idx_objects(data: &[u8]) -> Result<Vec<Oid>, String> {
         .collect()
 }
 
-/// The objects the index of the archive's pack `name` (`pack-<hash>`) lists.
-pub fn listed(archive: &Path, name: &str) -> std::io::Result<HashSet<Oid>> {
-    let idx = archive
-        .join("objects")
-        .join("pack")
-        .join(format!("{name}.idx"));
-    let about = |reason: String| std::io::Error::other(format!("{}: {reason}", idx.display()));
-    let data = std::fs::read(&idx).map_err(|e| about(e.to_string()))?;
-    Ok(idx_objects(&data).map_err(about)?.into_iter().collect())
-}
-
 /// One object of a version 2 pack index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdxEntry {
@@ -254,25 +243,31 @@ pub fn idx_bytes(entries: &mut [IdxEntry], pack_checksum: &[u8; 20]) -> std::io:
 /// are; larger ones go through the object database like deltas do.
 const COPY_MAX: u64 = 16 << 20;
 
-/// Whether a pack entry can go into a merged pack as it is: its CRC is the
-/// one its index records, it is a whole object (not a delta, which refers
-/// to other entries of its pack), and deflating it again at
-/// [`MERGE_COMPRESSION`] would not pay: it was deflated at zlib level 2 or
-/// more, or deflating saved less than a sixteenth of its size (content
-/// that is compressed already: docx, xlsx, pdf, jpg). Other level 1
-/// entries, which commits write, are deflated again once.
-fn reusable(entry: &[u8], crc: u32) -> bool {
+/// The kind of object a pack entry holds, if its CRC is the one its index
+/// records and it is a whole object (not a delta, which refers to other
+/// entries of its pack).
+fn whole_kind(entry: &[u8], crc: u32) -> Option<git2::ObjectType> {
     let mut check = flate2::Crc::new();
     check.update(entry);
     if check.sum() != crc {
-        return false;
+        return None;
     }
-    let Some(&first) = entry.first() else {
-        return false;
-    };
-    if !(1..=4).contains(&((first >> 4) & 7)) {
-        return false;
+    match (entry.first()? >> 4) & 7 {
+        1 => Some(git2::ObjectType::Commit),
+        2 => Some(git2::ObjectType::Tree),
+        3 => Some(git2::ObjectType::Blob),
+        4 => Some(git2::ObjectType::Tag),
+        _ => None,
     }
+}
+
+/// Whether a whole entry (see [`whole_kind`]) goes into a merged pack as
+/// it is, because deflating it again at [`MERGE_COMPRESSION`] would not
+/// pay: it was deflated at zlib level 2 or more, or deflating saved less
+/// than a sixteenth of its size (content that is compressed already:
+/// docx, xlsx, pdf, jpg). Other level 1 entries, which commits write, are
+/// deflated again once.
+fn copy_as_is(entry: &[u8]) -> bool {
     let header = header_len(entry);
     // The zlib header's second byte: FLEVEL, the top two bits, is 0 for
     // levels 0 and 1.
@@ -283,34 +278,27 @@ fn reusable(entry: &[u8], crc: u32) -> bool {
     flags >> 6 >= 1 || object_size(&entry[..header]).is_some_and(|size| deflated * 16 >= size * 15)
 }
 
-/// The object a pack entry holds, if its CRC is the one its index records
-/// and it is a whole object (not a delta) that inflates to the size its
-/// header gives.
-fn inflate_whole(
-    entry: &[u8],
-    crc: u32,
-    inflater: &mut flate2::Decompress,
-) -> Option<(git2::ObjectType, Vec<u8>)> {
-    let mut check = flate2::Crc::new();
-    check.update(entry);
-    if check.sum() != crc {
-        return None;
-    }
-    let kind = match (entry.first()? >> 4) & 7 {
-        1 => git2::ObjectType::Commit,
-        2 => git2::ObjectType::Tree,
-        3 => git2::ObjectType::Blob,
-        4 => git2::ObjectType::Tag,
-        _ => return None,
-    };
+/// What a merge decides for an entry: copied as it is.
+#[cfg(test)]
+fn reusable(entry: &[u8], crc: u32) -> bool {
+    whole_kind(entry, crc).is_some() && copy_as_is(entry)
+}
+
+/// The object a whole entry (see [`whole_kind`]) holds, if it inflates to
+/// the size its header gives.
+fn inflate(entry: &[u8], inflater: &mut flate2::Decompress) -> Option<Vec<u8>> {
     let header = header_len(entry);
     let size = usize::try_from(object_size(entry.get(..header)?)?).ok()?;
     let mut data = Vec::with_capacity(size);
     inflater.reset(true);
     let status = inflater
-        .decompress_vec(&entry[header..], &mut data, flate2::FlushDecompress::Finish)
+        .decompress_vec(
+            entry.get(header..)?,
+            &mut data,
+            flate2::FlushDecompress::Finish,
+        )
         .ok()?;
-    (status == flate2::Status::StreamEnd && data.len() == size).then_some((kind, data))
+    (status == flate2::Status::StreamEnd && data.len() == size).then_some(data)
 }
 
 /// The length of a pack entry's header: a byte, and one more for each
@@ -397,7 +385,8 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
             files[p]
                 .read_exact_at(&mut entry, e.offset)
                 .map_err(|err| io_err(&packs[p].idx.with_extension("pack"), err))?;
-            if reusable(&entry, e.crc) {
+            let kind = whole_kind(&entry, e.crc);
+            if kind.is_some() && copy_as_is(&entry) {
                 out.raw(e.oid, e.crc, &entry)?;
                 copied += 1;
                 continue;
@@ -405,7 +394,7 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
             // Deflated again from the entry (its CRC checked): reading it
             // through the object database would inflate it all the same,
             // and hash it again with collision-detecting SHA-1.
-            if let Some((kind, data)) = inflate_whole(&entry, e.crc, &mut inflater) {
+            if let Some((kind, data)) = kind.zip(inflate(&entry, &mut inflater)) {
                 out.object(e.oid, kind, &data)?;
                 continue;
             }
@@ -849,13 +838,15 @@ mod tests {
         for pack in list(archive.path()).unwrap() {
             for (e, bytes) in entries_with_bytes(&pack) {
                 let bytes = &bytes[..];
-                let (kind, object) = inflate_whole(bytes, e.crc, &mut inflater).unwrap();
+                let kind = whole_kind(bytes, e.crc).unwrap();
+                let object = inflate(bytes, &mut inflater).unwrap();
                 assert_eq!(Oid::hash_object(kind, &object).unwrap(), e.oid);
-                assert!(inflate_whole(bytes, e.crc ^ 1, &mut inflater).is_none());
+                assert!(whole_kind(bytes, e.crc ^ 1).is_none());
                 let cut = &bytes[..bytes.len() - 3];
                 let mut crc = flate2::Crc::new();
                 crc.update(cut);
-                assert!(inflate_whole(cut, crc.sum(), &mut inflater).is_none());
+                assert!(whole_kind(cut, crc.sum()).is_some());
+                assert!(inflate(cut, &mut inflater).is_none());
             }
         }
     }
