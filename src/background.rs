@@ -6,8 +6,9 @@
 //! the CPUs are busy (a bulk import, a burst of requests). When they are
 //! idle, the priority changes nothing. Linux gives each thread its own nice
 //! value and a new thread its creator's, so the threads a library starts
-//! from a background thread (tantivy's indexing and merging threads) are
-//! background threads too. An unprivileged process cannot raise a
+//! from a background thread (tantivy's indexing threads, started at each
+//! index commit) are background threads too. (tantivy's merge threads are
+//! not: searches pay for every segment a lagging merge leaves.) An unprivileged process cannot raise a
 //! thread's priority back, so the writer never lowers its own: background
 //! work that it drives runs on a thread of its own ([`run`]).
 
