@@ -912,12 +912,6 @@ fn pipeline<T: Sync, R: Send>(
     mut consume: impl FnMut(usize, Vec<R>),
 ) {
     let mut mine = Preparer::default();
-    if threads <= 1 {
-        for (i, chunk) in chunks.iter().enumerate() {
-            consume(i, chunk.iter().map(|t| prepare(&mut mine, t)).collect());
-        }
-        return;
-    }
     let works: Vec<Work<'_, T, R>> = chunks.iter().map(|c| Work::new(c)).collect();
     // The last chunk the helpers may work on.
     let gate = (std::sync::Mutex::new(0usize), std::sync::Condvar::new());
