@@ -1165,6 +1165,9 @@ fn deflate_entry(z: &mut flate2::Compress, kind: ObjectType, data: &[u8]) -> Res
         }
         bytes.reserve(bytes.capacity().max(64));
     }
+    // Reserved for the raw size; a staged chunk holds many of these, so
+    // they keep only what the deflated bytes need.
+    bytes.shrink_to_fit();
     let mut crc = flate2::Crc::new();
     crc.update(&bytes);
     Ok(PackEntry {
@@ -1738,6 +1741,10 @@ mod tests {
         assert!(size(&noise) > noise.len(), "stored: {}", size(&noise));
         assert!(!looks_compressed(&text) && !looks_compressed(&mixed));
         assert!(size(&text) * 10 < text.len());
+        // A staged chunk holds many entries: each keeps only its bytes,
+        // not the raw size reserved for deflating.
+        let entry = Preparer::default().bytes(&text).unwrap().entry.bytes;
+        assert!(entry.capacity() * 10 < text.len(), "{}", entry.capacity());
         assert!(size(&mixed) < mixed.len());
         for data in [&noise, &zip_like, &text, &mixed] {
             let entry = Preparer::default().bytes(data).unwrap().entry.bytes;
