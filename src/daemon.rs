@@ -136,6 +136,7 @@ pub async fn serve(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     println!("listening on http://{addr}");
     info!(%addr, shares = config.shares.len(), "docvault serving");
     let auth = Arc::new(crate::api::auth::Auth::new(config.tokens.clone()));
+    tokio::spawn(crate::memory::trim_while_running());
     tokio::spawn(reload_on_sighup(
         config.clone(),
         auth.clone(),

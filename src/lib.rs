@@ -27,6 +27,7 @@ pub mod extract;
 pub mod holds;
 pub mod index;
 pub mod ingest;
+pub mod memory;
 pub mod metrics;
 pub mod packs;
 pub mod retention;

@@ -26,34 +26,8 @@ fn limit_mapped_packs() {
     }
 }
 
-/// Allocations of at least this size get a mapping of their own, which
-/// goes back to the kernel when they are freed. It is glibc's initial
-/// threshold; set explicitly, glibc stops raising it (up to 32 MiB) each
-/// time such a block is freed. Raised, the large blocks of a bulk import
-/// (tantivy's indexing arenas, staged packs, extracted texts) came from
-/// the heap and stayed there after they were freed: the anonymous memory
-/// of the 10,000-file import in `cargo bench --bench ingest` peaked at
-/// 124–129 MB, and peaks at 74–84 MB with the threshold fixed (peak RSS
-/// 231–277 → 175–190 MB), for 4–9 % more CPU (mostly the kernel's, page
-/// faults on fresh mappings).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn fix_mmap_threshold() {
-    // SAFETY: mallopt only sets an allocator parameter; it runs first in
-    // `main`, before any other thread exists.
-    if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) } != 1 {
-        eprintln!("warning: cannot set the allocator's mmap threshold");
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn fix_mmap_threshold() {}
-
 fn main() -> std::process::ExitCode {
-    fix_mmap_threshold();
+    docvault::memory::configure();
     limit_mapped_packs();
     let cli = docvault::cli::Cli::parse();
     docvault::cli::init_logging(cli.log_format);
