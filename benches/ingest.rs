@@ -682,6 +682,9 @@ struct DaemonRun {
     /// Spawn until `/readyz` answered 200 (versioned, extracted, indexed).
     ready: Duration,
     peak_rss: u64,
+    /// Sampled: the peak of anonymous memory, and the split of the
+    /// largest resident sample into anonymous and file-backed memory.
+    memory: MemorySplit,
     cpu_user: Duration,
     cpu_sys: Duration,
     /// Time its (live) threads spent runnable but waiting for a CPU.
@@ -724,9 +727,11 @@ fn run_daemon(dir: &Path, share: &Path, files: u64, watch: &str) -> Result<Daemo
     std::fs::write(&config, daemon_config(dir, share, watch))?;
     let started = Instant::now();
     let daemon = Daemon::spawn(&config, &dir.join("daemon.log"))?;
+    let pid = daemon.child.id();
+    let sampler = MemorySampler::start(pid);
     let versioned = daemon.wait_ready(started, files)?;
     let ready = started.elapsed();
-    let pid = daemon.child.id();
+    let memory = sampler.stop();
     let peak_rss = proc_status_kb(pid, "VmHWM").context("cannot read the daemon's VmHWM")? * 1024;
     let (cpu_user, cpu_sys) = proc_cpu(pid).context("cannot read the daemon's CPU time")?;
     let cpu_wait = Sched::of_process(pid).waiting;
@@ -741,6 +746,7 @@ fn run_daemon(dir: &Path, share: &Path, files: u64, watch: &str) -> Result<Daemo
         versioned,
         ready,
         peak_rss,
+        memory,
         cpu_user,
         cpu_sys,
         cpu_wait,
@@ -763,7 +769,17 @@ impl DaemonRun {
 
     /// The daemon's peak RSS, and its workers' if it had any at ready.
     fn rss(&self) -> String {
-        let main = format!("{} (VmHWM)", mb(self.peak_rss));
+        let m = &self.memory;
+        let main = format!(
+            "{} (VmHWM); sampled every 5 ms: anonymous memory peaked at {}, \
+             the largest sample ({}) was {} anonymous + {} mapped files \
+             (search index, packs, the binary)",
+            mb(self.peak_rss),
+            mb(m.peak_anon),
+            mb(m.at_peak_anon + m.at_peak_file),
+            mb(m.at_peak_anon),
+            mb(m.at_peak_file)
+        );
         match self.children {
             0 => main,
             n => format!(
@@ -1320,6 +1336,57 @@ fn free_space(path: &Path) -> Result<u64> {
 }
 
 // --- /proc, files, time ----------------------------------------------------------
+
+/// The daemon's memory as [`MemorySampler`] saw it, in bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct MemorySplit {
+    peak_anon: u64,
+    at_peak_anon: u64,
+    at_peak_file: u64,
+}
+
+/// Reads a process's resident memory from /proc/PID/statm every 5 ms (a
+/// cheap read) and keeps its peaks, until stopped.
+struct MemorySampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<MemorySplit>,
+}
+
+impl MemorySampler {
+    fn start(pid: u32) -> MemorySampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let page = rustix::param::page_size() as u64;
+        let thread = std::thread::spawn(move || {
+            let mut split = MemorySplit::default();
+            while !flag.load(Ordering::Relaxed) {
+                let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) else {
+                    break;
+                };
+                let fields: Vec<u64> = statm
+                    .split_whitespace()
+                    .filter_map(|f| f.parse().ok())
+                    .collect();
+                if let [_, resident, shared, ..] = fields[..] {
+                    let anon = resident.saturating_sub(shared) * page;
+                    split.peak_anon = split.peak_anon.max(anon);
+                    if resident * page > split.at_peak_anon + split.at_peak_file {
+                        split.at_peak_anon = anon;
+                        split.at_peak_file = shared * page;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            split
+        });
+        MemorySampler { stop, thread }
+    }
+
+    fn stop(self) -> MemorySplit {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
 
 /// A `kB` field (VmHWM, VmRSS) of /proc/PID/status; `None` once the process is gone.
 fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
