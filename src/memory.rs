@@ -5,9 +5,12 @@
 //! goes back to the kernel on its own. A bulk import frees a lot in the middle
 //! (extracted texts, index documents, file contents read for a commit), and
 //! in `cargo bench --bench ingest` phase (a) the daemon's anonymous memory
-//! stayed 40–45 MB above what was allocated. [`configure`] caps the arenas
-//! and makes large blocks mappings of their own; [`Trimmer`] gives free
-//! pages back while the daemon runs. On other allocators both do nothing.
+//! stayed 40–45 MB above what was allocated. [`configure`] makes large
+//! blocks mappings of their own; [`trim_while_running`] gives free pages
+//! back while the daemon runs. (Capping glibc's arenas at two saved
+//! another 11 MB in phase (a) but cost a third of the searches per second
+//! under load in `cargo bench --bench http`, 3,176 → 2,054/s: threads
+//! waited for each other's arena locks.) On other allocators both do nothing.
 
 use std::time::Duration;
 
@@ -22,12 +25,6 @@ use std::time::Duration;
 /// more CPU (mostly the kernel's, page faults on fresh mappings).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
-
-/// The most arenas glibc makes (its default is 8 per CPU). Each keeps its
-/// own free memory; with two, phase (a)'s peak RSS fell 202 → 191 MB at
-/// the same import rate.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const ARENAS: libc::c_int = 2;
 
 /// How often [`trim_while_running`] looks at the process's memory.
 pub const TRIM_EVERY: Duration = Duration::from_millis(250);
@@ -46,11 +43,7 @@ pub const TRIM_ABOVE: usize = 8 << 20;
 pub fn configure() {
     // SAFETY: mallopt only sets allocator parameters; the caller runs it
     // before any other thread exists.
-    let set = unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
-            && libc::mallopt(libc::M_ARENA_MAX, ARENAS) == 1
-    };
-    if !set {
+    if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) } != 1 {
         eprintln!("warning: cannot set the allocator's parameters");
     }
 }
