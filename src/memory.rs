@@ -91,9 +91,10 @@ pub fn anonymous_bytes() -> Option<usize> {
 
 /// Every [`TRIM_EVERY`], trims the allocator if the resident anonymous
 /// memory grew by [`TRIM_ABOVE`] since the last look that found it grown
-/// (or its lowest level since) and that much lies free in the arenas. An idle daemon does not
-/// trim at all. Runs until the runtime it was spawned on ends; the
-/// trimming runs on a blocking thread, off the runtime's workers.
+/// (or its lowest level since) and that much lies free in the arenas. An
+/// idle daemon does not trim at all. Runs until the runtime it was spawned
+/// on ends; the trimming runs on a blocking thread, off the runtime's
+/// workers.
 pub async fn trim_while_running() {
     let mut tick = tokio::time::interval(TRIM_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
