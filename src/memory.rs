@@ -89,6 +89,10 @@ pub fn anonymous_bytes() -> Option<usize> {
     Some(resident.saturating_sub(shared) * rustix::param::page_size())
 }
 
+/// The most growth [`TrimPolicy`] waits for between growth trims once
+/// they stopped paying (see [`TrimPolicy::done`]).
+pub const TRIM_ABOVE_MAX: usize = 64 << 20;
+
 /// Looks of [`trim_while_running`] over which the anonymous memory must
 /// hold still (within [`QUIET_DELTA`]) before a burst's leftovers are
 /// trimmed: 2 s.
@@ -138,6 +142,10 @@ pub struct TrimPolicy {
     base: usize,
     /// Whether a burst happened since the last quiet trim.
     busy: bool,
+    /// The growth that asks for a trim: [`TRIM_ABOVE`], doubled (up to
+    /// [`TRIM_ABOVE_MAX`]) after each growth trim that gave back less than
+    /// half of it.
+    step: usize,
     last: usize,
     still: u32,
 }
@@ -148,6 +156,7 @@ impl Default for TrimPolicy {
             low: usize::MAX,
             base: usize::MAX,
             busy: false,
+            step: TRIM_ABOVE,
             last: 0,
             still: 0,
         }
@@ -168,7 +177,7 @@ impl TrimPolicy {
         if anon >= self.base + QUIET_ABOVE {
             self.busy = true;
         }
-        if anon >= self.low + TRIM_ABOVE {
+        if anon >= self.low + self.step {
             self.busy = true;
             Some(TrimFor::Growth)
         } else if self.busy && self.still >= QUIET_LOOKS {
@@ -178,15 +187,26 @@ impl TrimPolicy {
         }
     }
 
-    /// After a look that asked for a trim `why`: the anonymous memory now.
-    /// (Whether the trim ran, or found too little free, does not matter:
-    /// either way growth counts from here, and a quiet look ends the burst.)
-    pub fn done(&mut self, why: TrimFor, anon: usize) {
-        self.low = anon;
-        self.last = anon;
-        if why == TrimFor::Quiet {
-            self.busy = false;
-            self.base = anon;
+    /// After a look that asked for a trim `why`: the anonymous memory
+    /// before and after it (the same if it did not run, having found too
+    /// little free). Growth counts from here, and a quiet look ends the
+    /// burst. A growth trim that gave back less than half the step doubles
+    /// the step: under a steady load (a burst of searches) the memory it
+    /// gives back is taken again at once, page faults and all, and each
+    /// trim holds the arenas' locks for milliseconds. One that pays
+    /// resets it.
+    pub fn done(&mut self, why: TrimFor, before: usize, after: usize) {
+        self.low = after;
+        self.last = after;
+        match why {
+            TrimFor::Quiet => {
+                self.busy = false;
+                self.base = after;
+            }
+            TrimFor::Growth if before.saturating_sub(after) * 2 < self.step => {
+                self.step = (self.step * 2).min(TRIM_ABOVE_MAX);
+            }
+            TrimFor::Growth => self.step = TRIM_ABOVE,
         }
     }
 }
@@ -229,7 +249,7 @@ pub async fn trim_while_running() {
                 "gave free memory back to the kernel"
             );
         }
-        policy.done(why, after);
+        policy.done(why, anon, after);
     }
 }
 
@@ -240,14 +260,14 @@ mod tests {
     const MB: usize = 1 << 20;
 
     /// Feeds `levels` (in MiB) to a policy; the looks (by index) that asked
-    /// for a trim, each followed by `done` at the same level.
+    /// for a trim. The memory is live: a trim gives nothing back.
     fn trims(levels: &[usize]) -> Vec<(usize, TrimFor)> {
         let mut policy = TrimPolicy::default();
         let mut asked = Vec::new();
         for (i, &level) in levels.iter().enumerate() {
             if let Some(why) = policy.look(level * MB) {
                 asked.push((i, why));
-                policy.done(why, level * MB);
+                policy.done(why, level * MB, level * MB);
             }
         }
         asked
@@ -259,16 +279,17 @@ mod tests {
     }
 
     #[test]
-    fn growth_trims_at_every_step_of_trim_above() {
-        // 2 MiB more at each look: 8 MiB of growth every fourth look.
-        let levels: Vec<usize> = (0..13).map(|i| 20 + 2 * i).collect();
+    fn growing_live_memory_is_trimmed_less_and_less() {
+        // 2 MiB more at each look: after 8 MiB, a trim that gives nothing
+        // back; then the policy waits for 16 MiB more, then 32.
+        let levels: Vec<usize> = (0..40).map(|i| 20 + 2 * i).collect();
         let asked = trims(&levels);
         assert_eq!(
             asked,
             [
                 (4, TrimFor::Growth),
-                (8, TrimFor::Growth),
-                (12, TrimFor::Growth)
+                (12, TrimFor::Growth),
+                (28, TrimFor::Growth)
             ]
         );
     }
@@ -284,8 +305,8 @@ mod tests {
 
     #[test]
     fn growth_trims_are_followed_by_one_quiet_trim() {
-        // Growing 2 MiB a look up to 36, then still: the growth trims,
-        // and once still, one trim for what the burst freed in the end.
+        // Growing 2 MiB a look up to 36, then still: a growth trim, and
+        // once still, one trim for what the burst freed in the end.
         let mut levels: Vec<usize> = (0..9).map(|i| 20 + 2 * i).collect();
         levels.extend([36; 30]);
         let asked = trims(&levels);
@@ -293,7 +314,6 @@ mod tests {
             asked,
             [
                 (4, TrimFor::Growth),
-                (8, TrimFor::Growth),
                 (8 + QUIET_LOOKS as usize, TrimFor::Quiet)
             ]
         );
@@ -317,9 +337,36 @@ mod tests {
             assert_eq!(policy.look(level * MB), None);
         }
         assert_eq!(policy.look(26 * MB), Some(TrimFor::Quiet));
-        policy.done(TrimFor::Quiet, 26 * MB);
+        policy.done(TrimFor::Quiet, 26 * MB, 26 * MB);
         for _ in 0..30 {
             assert_eq!(policy.look(26 * MB), None);
         }
+    }
+
+    #[test]
+    fn growth_trims_that_do_not_pay_back_off() {
+        let mut policy = TrimPolicy::default();
+        let mut asked = Vec::new();
+        // A steady load: memory swings between 30 and 40 MiB, and a trim
+        // gives back 2 MiB before it is taken again.
+        for i in 0..200 {
+            let level = if i % 2 == 0 { 30 } else { 40 } * MB;
+            if let Some(why) = policy.look(level) {
+                asked.push(i);
+                policy.done(why, level, level - 2 * MB);
+            }
+        }
+        // One trim; then the policy waits for 16 MiB of growth, which a
+        // load swinging by 10 never shows.
+        assert_eq!(asked, [1]);
+        // One that pays (a bulk import) brings the step back.
+        let mut policy = TrimPolicy::default();
+        assert_eq!(policy.look(30 * MB), None);
+        assert_eq!(policy.look(40 * MB), Some(TrimFor::Growth));
+        policy.done(TrimFor::Growth, 40 * MB, 38 * MB);
+        assert_eq!(policy.look(46 * MB), None, "step doubled to 16 MiB");
+        assert_eq!(policy.look(54 * MB), Some(TrimFor::Growth));
+        policy.done(TrimFor::Growth, 54 * MB, 40 * MB);
+        assert_eq!(policy.look(48 * MB), Some(TrimFor::Growth), "back to 8 MiB");
     }
 }
