@@ -102,15 +102,16 @@ pub const QUIET_LOOKS: u32 = 8;
 /// count as holding still.
 pub const QUIET_DELTA: usize = 256 << 10;
 
-/// How much a burst must have raised the anonymous memory (its peak since
-/// the last trim, above the level right after it) for its end to be worth
-/// a trim, and how much must lie free for that trim.
+/// How much a burst must have raised the anonymous memory (above its
+/// lowest level since the last quiet trim) for its end to be worth a trim,
+/// and how much must lie free for that trim.
 pub const QUIET_ABOVE: usize = 4 << 20;
 
 /// Why [`TrimPolicy`] asks for a trim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrimFor {
-    /// The anonymous memory grew by [`TRIM_ABOVE`]; trim if that much is free.
+    /// The anonymous memory grew by the policy's step ([`TRIM_ABOVE`] or,
+    /// backed off, more); trim if [`TRIM_ABOVE`] is free.
     Growth,
     /// A burst ended and the memory holds still; trim if [`QUIET_ABOVE`] is free.
     Quiet,
@@ -127,7 +128,8 @@ impl TrimFor {
 }
 
 /// When to trim, from the resident anonymous memory seen at each look:
-/// while it grows, at every [`TRIM_ABOVE`] of growth; and once when a
+/// while it grows, at every step of growth ([`TRIM_ABOVE`], backed off
+/// while trims do not pay, see [`TrimPolicy::done`]); and once when a
 /// burst is over (growth trims, or the memory [`QUIET_ABOVE`] over its
 /// lowest level since the last quiet trim, then [`QUIET_LOOKS`] looks
 /// holding still). Memory freed at the end of a burst does not lower the
