@@ -1356,24 +1356,17 @@ impl MemorySampler {
     fn start(pid: u32) -> MemorySampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let page = rustix::param::page_size() as u64;
         let thread = std::thread::spawn(move || {
             let mut split = MemorySplit::default();
             while !flag.load(Ordering::Relaxed) {
-                let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) else {
+                let Some(now) = docvault::memory::resident(Some(pid)) else {
                     break;
                 };
-                let fields: Vec<u64> = statm
-                    .split_whitespace()
-                    .filter_map(|f| f.parse().ok())
-                    .collect();
-                if let [_, resident, shared, ..] = fields[..] {
-                    let anon = resident.saturating_sub(shared) * page;
-                    split.peak_anon = split.peak_anon.max(anon);
-                    if resident * page > split.at_peak_anon + split.at_peak_file {
-                        split.at_peak_anon = anon;
-                        split.at_peak_file = shared * page;
-                    }
+                let (anon, file) = (now.anonymous as u64, now.shared as u64);
+                split.peak_anon = split.peak_anon.max(anon);
+                if anon + file > split.at_peak_anon + split.at_peak_file {
+                    split.at_peak_anon = anon;
+                    split.at_peak_file = file;
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }

@@ -78,15 +78,38 @@ pub fn trim() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn trim() {}
 
-/// Resident anonymous memory of the process (resident minus file-backed
-/// and shared pages, from `/proc/self/statm`), if it can be read.
-pub fn anonymous_bytes() -> Option<usize> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+/// A process's resident memory, in bytes, split as `/proc/PID/statm`
+/// splits it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resident {
+    /// Anonymous memory: resident minus `shared`.
+    pub anonymous: usize,
+    /// File-backed and shared pages (mapped files, the binary).
+    pub shared: usize,
+}
+
+/// The resident memory of process `pid` (this process if `None`), if its
+/// `statm` can be read.
+pub fn resident(pid: Option<u32>) -> Option<Resident> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/statm"),
+        None => "/proc/self/statm".to_owned(),
+    };
+    let statm = std::fs::read_to_string(path).ok()?;
     let mut fields = statm.split_whitespace().skip(1).map(|f| f.parse::<usize>());
     let (Some(Ok(resident)), Some(Ok(shared))) = (fields.next(), fields.next()) else {
         return None;
     };
-    Some(resident.saturating_sub(shared) * rustix::param::page_size())
+    let page = rustix::param::page_size();
+    Some(Resident {
+        anonymous: resident.saturating_sub(shared) * page,
+        shared: shared * page,
+    })
+}
+
+/// Resident anonymous memory of this process, if it can be read.
+pub fn anonymous_bytes() -> Option<usize> {
+    resident(None).map(|r| r.anonymous)
 }
 
 /// The most growth [`TrimPolicy`] waits for between growth trims once
