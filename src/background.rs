@@ -8,9 +8,10 @@
 //! value and a new thread its creator's, so the threads a library starts
 //! from a background thread (tantivy's indexing threads, started at each
 //! index commit) are background threads too. (tantivy's merge threads are
-//! not: searches pay for every segment a lagging merge leaves.) An unprivileged process cannot raise a
-//! thread's priority back, so the writer never lowers its own: background
-//! work that it drives runs on a thread of its own ([`run`]).
+//! not: searches pay for every segment a lagging merge leaves.) An
+//! unprivileged process cannot raise a thread's priority back, so the
+//! writer never lowers its own: background work that it drives runs on a
+//! thread of its own ([`run`]).
 
 use tracing::debug;
 
