@@ -681,9 +681,13 @@ impl Archive {
         }
         if !new.is_empty() || !ready.is_empty() {
             let entries = ready.iter().map(|oid| (*oid, &prepared[oid].0));
+            let expected = ready
+                .iter()
+                .map(|oid| prepared[oid].0.bytes.len() as u64)
+                .sum();
             // Its index lists every object of `new` and `ready`: the pack
             // is in place when this returns.
-            let packed = write_pack(&staged, &self.path, &new, entries, None)?;
+            let packed = write_pack(&staged, &self.path, &new, entries, None, expected)?;
             // Make the archive's handle see the new pack (libgit2 looks
             // for new packs only when an object is not found).
             git("refreshing object database", disk.refresh())?;
@@ -1006,9 +1010,10 @@ fn write_pack<'e>(
     objects: &[Oid],
     ready: impl ExactSizeIterator<Item = (Oid, &'e PackEntry)>,
     trickle: Option<&Trickle>,
+    expected: u64,
 ) -> Result<Packed> {
     let count = objects.len() + ready.len();
-    let mut pack = PackWriter::new(archive, count, COMMIT_COMPRESSION, trickle)?;
+    let mut pack = PackWriter::new(archive, count, COMMIT_COMPRESSION, trickle, expected)?;
     for (oid, entry) in ready {
         pack.raw(oid, entry.crc, &entry.bytes)?;
     }
@@ -1189,7 +1194,7 @@ pub(crate) struct PackWriter<'t> {
     dir: PathBuf,
     /// `objects/pack/tmp_pack_…`, renamed to `pack-<hash>.pack` when done.
     temp: PathBuf,
-    out: HashingWriter<io::BufWriter<File>>,
+    out: HashingWriter<PackOut>,
     /// One deflate state for all entries (see [`deflate_entry`]).
     z: flate2::Compress,
     entries: Vec<crate::packs::IdxEntry>,
@@ -1204,12 +1209,15 @@ pub(crate) struct PackWriter<'t> {
 
 impl<'t> PackWriter<'t> {
     /// Starts a pack of `count` entries in the archive at `archive`,
-    /// deflating at `level`.
+    /// deflating at `level`. A pack of about `expected` bytes or more
+    /// ([`DIRECT_FROM`]) is written past the page cache (see
+    /// [`crate::direct`]).
     pub(crate) fn new(
         archive: &Path,
         count: usize,
         level: u32,
         trickle: Option<&'t Trickle>,
+        expected: u64,
     ) -> Result<PackWriter<'t>> {
         use std::os::unix::fs::OpenOptionsExt;
         use std::sync::atomic::{AtomicU64, Ordering};
@@ -1229,8 +1237,13 @@ impl<'t> PackWriter<'t> {
             .mode(0o444)
             .open(&temp)
             .map_err(pack_err)?;
+        let inner = if expected >= DIRECT_FROM {
+            PackOut::Direct(crate::direct::DirectFile::new(file))
+        } else {
+            PackOut::Cached(io::BufWriter::with_capacity(256 << 10, file))
+        };
         let mut out = HashingWriter {
-            inner: io::BufWriter::with_capacity(256 << 10, file),
+            inner,
             sha1: sha1::Sha1::new(),
         };
         let mut header = b"PACK".to_vec();
@@ -1310,7 +1323,9 @@ impl<'t> PackWriter<'t> {
         }
         let trailer: [u8; 20] = self.out.sha1.clone().finalize().into();
         self.out.inner.write_all(&trailer).map_err(pack_err)?;
-        self.out.inner.flush().map_err(pack_err)?;
+        std::mem::replace(&mut self.out.inner, PackOut::Done)
+            .finish()
+            .map_err(pack_err)?;
         let index = crate::packs::idx_bytes(&mut self.entries, &trailer).map_err(pack_err)?;
         let name = format!("pack-{}", hex::encode(trailer));
         let temp_idx = self.temp.with_file_name(format!(
@@ -1349,6 +1364,50 @@ impl Drop for PackWriter<'_> {
     fn drop(&mut self) {
         if !self.done {
             std::fs::remove_file(&self.temp).ok();
+        }
+    }
+}
+
+/// Packs expected to be this big or bigger are written past the page
+/// cache: a bulk import's (up to [`crate::ingest::MAX_STAGED`]) and
+/// merges'; a small commit's pack goes through it (its `syncfs` writes it
+/// out anyway, and a direct write of a few kilobytes would wait for the
+/// device on its own).
+pub(crate) const DIRECT_FROM: u64 = 1 << 20;
+
+/// Where a pack's bytes go.
+enum PackOut {
+    Cached(io::BufWriter<File>),
+    Direct(crate::direct::DirectFile),
+    /// Finished.
+    Done,
+}
+
+impl PackOut {
+    /// Writes what is buffered.
+    fn finish(self) -> io::Result<()> {
+        match self {
+            PackOut::Cached(mut out) => out.flush(),
+            PackOut::Direct(out) => out.finish().map(drop),
+            PackOut::Done => Ok(()),
+        }
+    }
+}
+
+impl Write for PackOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            PackOut::Cached(out) => out.write(buf),
+            PackOut::Direct(out) => out.write(buf),
+            PackOut::Done => Err(io::Error::other("pack already finished")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            PackOut::Cached(out) => out.flush(),
+            PackOut::Direct(out) => out.flush(),
+            PackOut::Done => Ok(()),
         }
     }
 }

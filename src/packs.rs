@@ -374,8 +374,14 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
         fs: dir.try_clone().map_err(|e| io_err(archive, e))?,
         every: TRICKLE_SYNC,
     };
-    let mut out =
-        crate::archive::PackWriter::new(archive, sources.len(), MERGE_COMPRESSION, Some(&trickle))?;
+    let expected = sources.iter().map(|(_, _, len)| len).sum();
+    let mut out = crate::archive::PackWriter::new(
+        archive,
+        sources.len(),
+        MERGE_COMPRESSION,
+        Some(&trickle),
+        expected,
+    )?;
     let mut entry = Vec::new();
     let mut inflater = flate2::Decompress::new(true);
     let mut copied = 0;
@@ -777,6 +783,76 @@ mod tests {
         for blob in &blobs {
             assert!(listed.contains(blob));
         }
+    }
+
+    /// Packs of a megabyte or more are written past the page cache
+    /// ([`crate::direct`]): a big commit's and a merge's are whole (git
+    /// indexes them as docvault did), and every object reads back.
+    #[test]
+    fn big_packs_written_direct_are_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = crate::archive::Archive::open_or_init(&dir.path().join("a.git")).unwrap();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut noise = |len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect()
+        };
+        let mut contents = Vec::new();
+        for batch in 0..2 {
+            let mut staged = Vec::new();
+            for i in 0..3 {
+                let data = noise(600 << 10);
+                let blob = archive.store_bytes(&data).unwrap();
+                let record = crate::catalog::VersionRecord::new(
+                    "alpha",
+                    &format!("big{batch}-{i}.bin"),
+                    1,
+                    crate::catalog::Event::Created,
+                    blob.size,
+                    blob.sha256,
+                );
+                staged.push(crate::archive::Staged {
+                    record,
+                    tree: crate::archive::TreeOp::Upsert {
+                        oid: blob.oid,
+                        mode: git2::FileMode::Blob,
+                    },
+                });
+                contents.push((blob.oid, data));
+            }
+            archive.commit_batch("alpha", &mut staged, &[]).unwrap();
+        }
+        let packs = list(archive.path()).unwrap();
+        let big = packs
+            .iter()
+            .filter(|p| p.size >= crate::archive::DIRECT_FROM)
+            .count();
+        assert_eq!(big, 2, "{packs:?}");
+        let merged = merge(archive.path(), &packs).unwrap();
+        assert_eq!(merged.packs, packs.len());
+        let packs = list(archive.path()).unwrap();
+        assert_eq!(packs.len(), 1);
+        let check = dir.path().join("check.idx");
+        let out = std::process::Command::new("git")
+            .arg("index-pack")
+            .arg("-o")
+            .arg(&check)
+            .arg(packs[0].idx.with_extension("pack"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(std::fs::read(&check).unwrap() == std::fs::read(&packs[0].idx).unwrap());
+        let repo = Repository::open_bare(archive.path()).unwrap();
+        for (oid, data) in &contents {
+            assert!(repo.find_blob(*oid).unwrap().content() == &data[..]);
+        }
+        crate::dispose::tests::assert_fsck_clean(archive.path());
     }
 
     /// The index docvault writes for a pack is, byte for byte, the one
