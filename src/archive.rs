@@ -1013,10 +1013,13 @@ fn write_pack<'e>(
     expected: u64,
 ) -> Result<Packed> {
     let count = objects.len() + ready.len();
-    let mut pack = PackWriter::new(archive, count, COMMIT_COMPRESSION, trickle, expected)?;
+    let direct = expected >= DIRECT_FROM;
+    let mut pack = PackWriter::new(archive, count, COMMIT_COMPRESSION, trickle, direct)?;
     for (oid, entry) in ready {
         pack.raw(oid, entry.crc, &entry.bytes)?;
     }
+    // The trees and commits: the next commit reads them.
+    pack.cache_rest()?;
     let mut bytes = 0;
     for oid in objects {
         let object = git(format!("reading staged object {oid}"), from.read(*oid))?;
@@ -1209,15 +1212,14 @@ pub(crate) struct PackWriter<'t> {
 
 impl<'t> PackWriter<'t> {
     /// Starts a pack of `count` entries in the archive at `archive`,
-    /// deflating at `level`. A pack of about `expected` bytes or more
-    /// ([`DIRECT_FROM`]) is written past the page cache (see
-    /// [`crate::direct`]).
+    /// deflating at `level`; `direct`: written past the page cache (see
+    /// [`crate::direct`]) until [`PackWriter::cache_rest`].
     pub(crate) fn new(
         archive: &Path,
         count: usize,
         level: u32,
         trickle: Option<&'t Trickle>,
-        expected: u64,
+        direct: bool,
     ) -> Result<PackWriter<'t>> {
         use std::os::unix::fs::OpenOptionsExt;
         use std::sync::atomic::{AtomicU64, Ordering};
@@ -1237,7 +1239,7 @@ impl<'t> PackWriter<'t> {
             .mode(0o444)
             .open(&temp)
             .map_err(pack_err)?;
-        let inner = if expected >= DIRECT_FROM {
+        let inner = if direct {
             PackOut::Direct(crate::direct::DirectFile::new(file))
         } else {
             PackOut::Cached(io::BufWriter::with_capacity(256 << 10, file))
@@ -1266,6 +1268,14 @@ impl<'t> PackWriter<'t> {
             synced: 0,
             done: false,
         })
+    }
+
+    /// Writes the entries from here on through the page cache.
+    pub(crate) fn cache_rest(&mut self) -> Result<()> {
+        match &mut self.out.inner {
+            PackOut::Direct(out) => out.cache_rest().map_err(pack_err),
+            _ => Ok(()),
+        }
     }
 
     /// Adds object `oid`, deflated.
@@ -1300,9 +1310,13 @@ impl<'t> PackWriter<'t> {
         Ok(())
     }
 
-    /// Counts bytes, and syncs the file system every `trickle.every` of them.
+    /// Counts bytes, and syncs the file system every `trickle.every` of
+    /// them written through the page cache.
     fn count(&mut self, len: usize) -> Result<()> {
         self.bytes += len as u64;
+        if matches!(&self.out.inner, PackOut::Direct(out) if out.is_direct()) {
+            self.synced = self.bytes;
+        }
         if let Some(t) = self.trickle.filter(|t| self.bytes - self.synced >= t.every) {
             nix::unistd::syncfs(&t.fs).map_err(|e| pack_err(e.into()))?;
             self.synced = self.bytes;
@@ -1368,11 +1382,13 @@ impl Drop for PackWriter<'_> {
     }
 }
 
-/// Packs expected to be this big or bigger are written past the page
-/// cache: a bulk import's (up to [`crate::ingest::MAX_STAGED`]) and
-/// merges'; a small commit's pack goes through it (its `syncfs` writes it
+/// A commit whose files' entries come to this many bytes or more (a bulk
+/// import's, up to [`crate::ingest::MAX_STAGED`]) writes them past the page
+/// cache; its trees and commits, which the next commit reads, go through
+/// it. A small commit's pack goes through it whole (its `syncfs` writes it
 /// out anyway, and a direct write of a few kilobytes would wait for the
-/// device on its own).
+/// device on its own). Merges write through the cache too: handles reopen
+/// on their pack right away, and every commit reads trees from it.
 pub(crate) const DIRECT_FROM: u64 = 1 << 20;
 
 /// Where a pack's bytes go.

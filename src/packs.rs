@@ -57,6 +57,9 @@ pub struct PackFile {
     pub size: u64,
 }
 
+/// The type of a pack entry holding a whole blob (the first byte's bits 4–6).
+const BLOB_ENTRY: u8 = 3;
+
 /// What a merge did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Merged {
@@ -374,42 +377,60 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
         fs: dir.try_clone().map_err(|e| io_err(archive, e))?,
         every: TRICKLE_SYNC,
     };
-    let expected = sources.iter().map(|(_, _, len)| len).sum();
+    // The blobs first, past the page cache when there are many (see
+    // `crate::archive::DIRECT_FROM`): the writer's `syncfs` then finds no
+    // merge output to flush. Then the trees and commits, through the cache:
+    // every commit reads trees, from this pack once handles reopen on it.
+    let direct = sources.iter().map(|(_, _, len)| len).sum::<u64>() >= crate::archive::DIRECT_FROM;
     let mut out = crate::archive::PackWriter::new(
         archive,
         sources.len(),
         MERGE_COMPRESSION,
         Some(&trickle),
-        expected,
+        direct,
     )?;
     let mut entry = Vec::new();
     let mut inflater = flate2::Decompress::new(true);
     let mut copied = 0;
-    for &(p, e, len) in &sources {
-        if len <= COPY_MAX {
-            entry.resize(len as usize, 0);
-            files[p]
-                .read_exact_at(&mut entry, e.offset)
-                .map_err(|err| io_err(&packs[p].idx.with_extension("pack"), err))?;
-            let kind = whole_kind(&entry, e.crc);
-            if kind.is_some() && copy_as_is(&entry) {
-                out.raw(e.oid, e.crc, &entry)?;
-                copied += 1;
-                continue;
+    let mut rest = Vec::new();
+    for blobs in [true, false] {
+        let todo: Box<dyn Iterator<Item = usize>> = if blobs {
+            Box::new(0..sources.len())
+        } else {
+            out.cache_rest()?;
+            Box::new(std::mem::take(&mut rest).into_iter())
+        };
+        for i in todo {
+            let (p, e, len) = sources[i];
+            if len <= COPY_MAX {
+                entry.resize(len as usize, 0);
+                files[p]
+                    .read_exact_at(&mut entry, e.offset)
+                    .map_err(|err| io_err(&packs[p].idx.with_extension("pack"), err))?;
+                if blobs && (entry[0] >> 4) & 7 != BLOB_ENTRY {
+                    rest.push(i);
+                    continue;
+                }
+                let kind = whole_kind(&entry, e.crc);
+                if kind.is_some() && copy_as_is(&entry) {
+                    out.raw(e.oid, e.crc, &entry)?;
+                    copied += 1;
+                    continue;
+                }
+                // Deflated again from the entry (its CRC checked): reading it
+                // through the object database would inflate it all the same,
+                // and hash it again with collision-detecting SHA-1.
+                if let Some((kind, data)) = kind.zip(inflate(&entry, &mut inflater)) {
+                    out.object(e.oid, kind, &data)?;
+                    continue;
+                }
             }
-            // Deflated again from the entry (its CRC checked): reading it
-            // through the object database would inflate it all the same,
-            // and hash it again with collision-detecting SHA-1.
-            if let Some((kind, data)) = kind.zip(inflate(&entry, &mut inflater)) {
-                out.object(e.oid, kind, &data)?;
-                continue;
-            }
+            let object = odb.read(e.oid).map_err(|source| ArchiveError::Git {
+                what: format!("reading object {}", e.oid),
+                source,
+            })?;
+            out.object(e.oid, object.kind(), object.data())?;
         }
-        let object = odb.read(e.oid).map_err(|source| ArchiveError::Git {
-            what: format!("reading object {}", e.oid),
-            source,
-        })?;
-        out.object(e.oid, object.kind(), object.data())?;
     }
     let written = out.finish()?;
     let objects = seen.len();
@@ -785,9 +806,10 @@ mod tests {
         }
     }
 
-    /// Packs of a megabyte or more are written past the page cache
-    /// ([`crate::direct`]): a big commit's and a merge's are whole (git
-    /// indexes them as docvault did), and every object reads back.
+    /// A big commit's pack is written past the page cache
+    /// ([`crate::direct`]), its trees and commit through it: it is whole
+    /// (git indexes it as docvault did), and so is the pack merged from
+    /// two of them; every object reads back.
     #[test]
     fn big_packs_written_direct_are_whole() {
         let dir = tempfile::tempdir().unwrap();
