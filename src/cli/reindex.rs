@@ -76,12 +76,13 @@ pub fn run(config: Option<&Path>, _args: Args) -> anyhow::Result<()> {
             });
         }
         drop(tx);
-        for outcome in rx {
+        for mut outcome in rx {
             *statuses
                 .entry(outcome.extracted.status.word().to_owned())
                 .or_default() += 1;
             let doc = catalog.document(&outcome.job.share, &outcome.job.path);
-            if let Some(entry) = doc.and_then(|d| index_entry(d, &outcome)) {
+            let text = std::mem::take(&mut outcome.extracted.text);
+            if let Some(entry) = doc.and_then(|d| index_entry(d, &outcome, text)) {
                 index.add(entry)?;
             }
             bar.inc(1);
