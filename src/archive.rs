@@ -681,13 +681,9 @@ impl Archive {
         }
         if !new.is_empty() || !ready.is_empty() {
             let entries = ready.iter().map(|oid| (*oid, &prepared[oid].0));
-            let expected = ready
-                .iter()
-                .map(|oid| prepared[oid].0.bytes.len() as u64)
-                .sum();
             // Its index lists every object of `new` and `ready`: the pack
             // is in place when this returns.
-            let packed = write_pack(&staged, &self.path, &new, entries, None, expected)?;
+            let packed = write_pack(&staged, &self.path, &new, entries, None)?;
             // Make the archive's handle see the new pack (libgit2 looks
             // for new packs only when an object is not found).
             git("refreshing object database", disk.refresh())?;
@@ -1010,16 +1006,12 @@ fn write_pack<'e>(
     objects: &[Oid],
     ready: impl ExactSizeIterator<Item = (Oid, &'e PackEntry)>,
     trickle: Option<&Trickle>,
-    expected: u64,
 ) -> Result<Packed> {
     let count = objects.len() + ready.len();
-    let direct = expected >= DIRECT_FROM;
-    let mut pack = PackWriter::new(archive, count, COMMIT_COMPRESSION, trickle, direct)?;
+    let mut pack = PackWriter::new(archive, count, COMMIT_COMPRESSION, trickle)?;
     for (oid, entry) in ready {
         pack.raw(oid, entry.crc, &entry.bytes)?;
     }
-    // The trees and commits: the next commit reads them.
-    pack.cache_rest()?;
     let mut bytes = 0;
     for oid in objects {
         let object = git(format!("reading staged object {oid}"), from.read(*oid))?;
@@ -1197,7 +1189,7 @@ pub(crate) struct PackWriter<'t> {
     dir: PathBuf,
     /// `objects/pack/tmp_pack_…`, renamed to `pack-<hash>.pack` when done.
     temp: PathBuf,
-    out: HashingWriter<PackOut>,
+    out: HashingWriter<io::BufWriter<File>>,
     /// One deflate state for all entries (see [`deflate_entry`]).
     z: flate2::Compress,
     entries: Vec<crate::packs::IdxEntry>,
@@ -1212,14 +1204,12 @@ pub(crate) struct PackWriter<'t> {
 
 impl<'t> PackWriter<'t> {
     /// Starts a pack of `count` entries in the archive at `archive`,
-    /// deflating at `level`; `direct`: written past the page cache (see
-    /// [`crate::direct`]) until [`PackWriter::cache_rest`].
+    /// deflating at `level`.
     pub(crate) fn new(
         archive: &Path,
         count: usize,
         level: u32,
         trickle: Option<&'t Trickle>,
-        direct: bool,
     ) -> Result<PackWriter<'t>> {
         use std::os::unix::fs::OpenOptionsExt;
         use std::sync::atomic::{AtomicU64, Ordering};
@@ -1239,13 +1229,8 @@ impl<'t> PackWriter<'t> {
             .mode(0o444)
             .open(&temp)
             .map_err(pack_err)?;
-        let inner = if direct {
-            PackOut::Direct(crate::direct::DirectFile::new(file))
-        } else {
-            PackOut::Cached(io::BufWriter::with_capacity(256 << 10, file))
-        };
         let mut out = HashingWriter {
-            inner,
+            inner: io::BufWriter::with_capacity(256 << 10, file),
             sha1: sha1::Sha1::new(),
         };
         let mut header = b"PACK".to_vec();
@@ -1268,14 +1253,6 @@ impl<'t> PackWriter<'t> {
             synced: 0,
             done: false,
         })
-    }
-
-    /// Writes the entries from here on through the page cache.
-    pub(crate) fn cache_rest(&mut self) -> Result<()> {
-        match &mut self.out.inner {
-            PackOut::Direct(out) => out.cache_rest().map_err(pack_err),
-            _ => Ok(()),
-        }
     }
 
     /// Adds object `oid`, deflated.
@@ -1310,13 +1287,9 @@ impl<'t> PackWriter<'t> {
         Ok(())
     }
 
-    /// Counts bytes, and syncs the file system every `trickle.every` of
-    /// them written through the page cache.
+    /// Counts bytes, and syncs the file system every `trickle.every` of them.
     fn count(&mut self, len: usize) -> Result<()> {
         self.bytes += len as u64;
-        if matches!(&self.out.inner, PackOut::Direct(out) if out.is_direct()) {
-            self.synced = self.bytes;
-        }
         if let Some(t) = self.trickle.filter(|t| self.bytes - self.synced >= t.every) {
             nix::unistd::syncfs(&t.fs).map_err(|e| pack_err(e.into()))?;
             self.synced = self.bytes;
@@ -1337,9 +1310,7 @@ impl<'t> PackWriter<'t> {
         }
         let trailer: [u8; 20] = self.out.sha1.clone().finalize().into();
         self.out.inner.write_all(&trailer).map_err(pack_err)?;
-        std::mem::replace(&mut self.out.inner, PackOut::Done)
-            .finish()
-            .map_err(pack_err)?;
+        self.out.inner.flush().map_err(pack_err)?;
         let index = crate::packs::idx_bytes(&mut self.entries, &trailer).map_err(pack_err)?;
         let name = format!("pack-{}", hex::encode(trailer));
         let temp_idx = self.temp.with_file_name(format!(
@@ -1378,52 +1349,6 @@ impl Drop for PackWriter<'_> {
     fn drop(&mut self) {
         if !self.done {
             std::fs::remove_file(&self.temp).ok();
-        }
-    }
-}
-
-/// A commit whose files' entries come to this many bytes or more (a bulk
-/// import's, up to [`crate::ingest::MAX_STAGED`]) writes them past the page
-/// cache; its trees and commits, which the next commit reads, go through
-/// it. A small commit's pack goes through it whole (its `syncfs` writes it
-/// out anyway, and a direct write of a few kilobytes would wait for the
-/// device on its own). Merges write through the cache too: handles reopen
-/// on their pack right away, and every commit reads trees from it.
-pub(crate) const DIRECT_FROM: u64 = 1 << 20;
-
-/// Where a pack's bytes go.
-enum PackOut {
-    Cached(io::BufWriter<File>),
-    Direct(crate::direct::DirectFile),
-    /// Finished.
-    Done,
-}
-
-impl PackOut {
-    /// Writes what is buffered.
-    fn finish(self) -> io::Result<()> {
-        match self {
-            PackOut::Cached(mut out) => out.flush(),
-            PackOut::Direct(out) => out.finish().map(drop),
-            PackOut::Done => Ok(()),
-        }
-    }
-}
-
-impl Write for PackOut {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            PackOut::Cached(out) => out.write(buf),
-            PackOut::Direct(out) => out.write(buf),
-            PackOut::Done => Err(io::Error::other("pack already finished")),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            PackOut::Cached(out) => out.flush(),
-            PackOut::Direct(out) => out.flush(),
-            PackOut::Done => Ok(()),
         }
     }
 }

@@ -22,7 +22,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod diff;
-pub mod direct;
 pub mod dispose;
 pub mod extract;
 pub mod holds;

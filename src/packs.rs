@@ -57,9 +57,6 @@ pub struct PackFile {
     pub size: u64,
 }
 
-/// The type of a pack entry holding a whole blob (the first byte's bits 4–6).
-const BLOB_ENTRY: u8 = 3;
-
 /// What a merge did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Merged {
@@ -377,60 +374,36 @@ pub fn merge(archive: &Path, packs: &[PackFile]) -> Result<Merged, ArchiveError>
         fs: dir.try_clone().map_err(|e| io_err(archive, e))?,
         every: TRICKLE_SYNC,
     };
-    // The blobs first, past the page cache when there are many (see
-    // `crate::archive::DIRECT_FROM`): the writer's `syncfs` then finds no
-    // merge output to flush. Then the trees and commits, through the cache:
-    // every commit reads trees, from this pack once handles reopen on it.
-    let direct = sources.iter().map(|(_, _, len)| len).sum::<u64>() >= crate::archive::DIRECT_FROM;
-    let mut out = crate::archive::PackWriter::new(
-        archive,
-        sources.len(),
-        MERGE_COMPRESSION,
-        Some(&trickle),
-        direct,
-    )?;
+    let mut out =
+        crate::archive::PackWriter::new(archive, sources.len(), MERGE_COMPRESSION, Some(&trickle))?;
     let mut entry = Vec::new();
     let mut inflater = flate2::Decompress::new(true);
     let mut copied = 0;
-    let mut rest = Vec::new();
-    for blobs in [true, false] {
-        let todo: Box<dyn Iterator<Item = usize>> = if blobs {
-            Box::new(0..sources.len())
-        } else {
-            out.cache_rest()?;
-            Box::new(std::mem::take(&mut rest).into_iter())
-        };
-        for i in todo {
-            let (p, e, len) = sources[i];
-            if len <= COPY_MAX {
-                entry.resize(len as usize, 0);
-                files[p]
-                    .read_exact_at(&mut entry, e.offset)
-                    .map_err(|err| io_err(&packs[p].idx.with_extension("pack"), err))?;
-                if blobs && (entry[0] >> 4) & 7 != BLOB_ENTRY {
-                    rest.push(i);
-                    continue;
-                }
-                let kind = whole_kind(&entry, e.crc);
-                if kind.is_some() && copy_as_is(&entry) {
-                    out.raw(e.oid, e.crc, &entry)?;
-                    copied += 1;
-                    continue;
-                }
-                // Deflated again from the entry (its CRC checked): reading it
-                // through the object database would inflate it all the same,
-                // and hash it again with collision-detecting SHA-1.
-                if let Some((kind, data)) = kind.zip(inflate(&entry, &mut inflater)) {
-                    out.object(e.oid, kind, &data)?;
-                    continue;
-                }
+    for &(p, e, len) in &sources {
+        if len <= COPY_MAX {
+            entry.resize(len as usize, 0);
+            files[p]
+                .read_exact_at(&mut entry, e.offset)
+                .map_err(|err| io_err(&packs[p].idx.with_extension("pack"), err))?;
+            let kind = whole_kind(&entry, e.crc);
+            if kind.is_some() && copy_as_is(&entry) {
+                out.raw(e.oid, e.crc, &entry)?;
+                copied += 1;
+                continue;
             }
-            let object = odb.read(e.oid).map_err(|source| ArchiveError::Git {
-                what: format!("reading object {}", e.oid),
-                source,
-            })?;
-            out.object(e.oid, object.kind(), object.data())?;
+            // Deflated again from the entry (its CRC checked): reading it
+            // through the object database would inflate it all the same,
+            // and hash it again with collision-detecting SHA-1.
+            if let Some((kind, data)) = kind.zip(inflate(&entry, &mut inflater)) {
+                out.object(e.oid, kind, &data)?;
+                continue;
+            }
         }
+        let object = odb.read(e.oid).map_err(|source| ArchiveError::Git {
+            what: format!("reading object {}", e.oid),
+            source,
+        })?;
+        out.object(e.oid, object.kind(), object.data())?;
     }
     let written = out.finish()?;
     let objects = seen.len();
@@ -804,77 +777,6 @@ mod tests {
         for blob in &blobs {
             assert!(listed.contains(blob));
         }
-    }
-
-    /// A big commit's pack is written past the page cache
-    /// ([`crate::direct`]), its trees and commit through it: it is whole
-    /// (git indexes it as docvault did), and so is the pack merged from
-    /// two of them; every object reads back.
-    #[test]
-    fn big_packs_written_direct_are_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let archive = crate::archive::Archive::open_or_init(&dir.path().join("a.git")).unwrap();
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut noise = |len: usize| -> Vec<u8> {
-            (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state as u8
-                })
-                .collect()
-        };
-        let mut contents = Vec::new();
-        for batch in 0..2 {
-            let mut staged = Vec::new();
-            for i in 0..3 {
-                let data = noise(600 << 10);
-                let blob = archive.store_bytes(&data).unwrap();
-                let record = crate::catalog::VersionRecord::new(
-                    "alpha",
-                    &format!("big{batch}-{i}.bin"),
-                    1,
-                    crate::catalog::Event::Created,
-                    blob.size,
-                    blob.sha256,
-                );
-                staged.push(crate::archive::Staged {
-                    record,
-                    tree: crate::archive::TreeOp::Upsert {
-                        oid: blob.oid,
-                        mode: git2::FileMode::Blob,
-                    },
-                });
-                contents.push((blob.oid, data));
-            }
-            archive.commit_batch("alpha", &mut staged, &[]).unwrap();
-        }
-        let packs = list(archive.path()).unwrap();
-        let big = packs
-            .iter()
-            .filter(|p| p.size >= crate::archive::DIRECT_FROM)
-            .count();
-        assert_eq!(big, 2, "{packs:?}");
-        let merged = merge(archive.path(), &packs).unwrap();
-        assert_eq!(merged.packs, packs.len());
-        let packs = list(archive.path()).unwrap();
-        assert_eq!(packs.len(), 1);
-        let check = dir.path().join("check.idx");
-        let out = std::process::Command::new("git")
-            .arg("index-pack")
-            .arg("-o")
-            .arg(&check)
-            .arg(packs[0].idx.with_extension("pack"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        assert!(std::fs::read(&check).unwrap() == std::fs::read(&packs[0].idx).unwrap());
-        let repo = Repository::open_bare(archive.path()).unwrap();
-        for (oid, data) in &contents {
-            assert!(repo.find_blob(*oid).unwrap().content() == &data[..]);
-        }
-        crate::dispose::tests::assert_fsck_clean(archive.path());
     }
 
     /// The index docvault writes for a pack is, byte for byte, the one
