@@ -42,8 +42,8 @@ pub const MAX_COMMIT: usize = 1000;
 /// writes them as a pack (larger files are streamed and do not count).
 /// (Two such batches are in memory during a bulk import, deflated: one being
 /// read, one being committed, ~23 MB in all. 8 MiB did not lower the
-/// import's peak, which comes later, while it is indexed, and cost 10–15 %
-/// of its rate.)
+/// import's peak, which comes later, while it is indexed, and its rate was
+/// 10–15 % lower in two runs each.)
 pub const MAX_STAGED: u64 = 16 << 20;
 
 /// The `[[retention]]` rules, shared by the writer and the API.
@@ -440,7 +440,7 @@ impl Ingest {
     /// Publishes extraction results whose notes are written: catalog and
     /// index (committed later, see [`INDEX_EVERY`]).
     fn apply_outcomes(&mut self, outcomes: Vec<Outcome>) {
-        let count = outcomes.len() as u64;
+        let arrived = outcomes.len() as u64;
         let mut catalog = self.catalog.write().expect("catalog lock");
         for mut o in outcomes {
             self.metrics.extraction(o.extracted.status.word());
@@ -457,7 +457,7 @@ impl Ingest {
             let text = std::mem::take(&mut o.extracted.text);
             let entry = catalog
                 .document(&o.job.share, &o.job.path)
-                .and_then(|d| index_entry(d, &o, text));
+                .and_then(|d| index_entry(d, o.job.version, text));
             if let (Some(index), Some(entry)) = (&mut self.index, entry) {
                 match index.add(entry) {
                     Ok(()) => self.indexed.extend(o.job.committed),
@@ -467,7 +467,9 @@ impl Ingest {
         }
         drop(catalog);
         self.index_dirty.get_or_insert_with(Instant::now);
-        self.progress.extracted.fetch_add(count, Ordering::Relaxed);
+        self.progress
+            .extracted
+            .fetch_add(arrived, Ordering::Relaxed);
     }
 
     /// Commits the index, recording as absorbed the head of every share
@@ -1072,12 +1074,10 @@ fn parse_time(rfc3339: &str) -> std::time::SystemTime {
     humantime::parse_rfc3339_weak(rfc3339).unwrap_or(std::time::SystemTime::UNIX_EPOCH)
 }
 
-/// The index entry of an extracted version, superseded if a newer version exists.
-pub fn index_entry(doc: &crate::catalog::Document, o: &Outcome, text: String) -> Option<Entry> {
-    let pos = doc
-        .versions
-        .iter()
-        .position(|v| v.version == o.job.version)?;
+/// The index entry of `version` of `doc` with its extracted `text`,
+/// superseded if a newer version exists.
+pub fn index_entry(doc: &crate::catalog::Document, version: u32, text: String) -> Option<Entry> {
+    let pos = doc.versions.iter().position(|v| v.version == version)?;
     let v = &doc.versions[pos];
     let valid_to = doc.versions.get(pos + 1).map(|next| parse_time(&next.at));
     Some(Entry {

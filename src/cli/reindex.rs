@@ -82,7 +82,7 @@ pub fn run(config: Option<&Path>, _args: Args) -> anyhow::Result<()> {
                 .or_default() += 1;
             let doc = catalog.document(&outcome.job.share, &outcome.job.path);
             let text = std::mem::take(&mut outcome.extracted.text);
-            if let Some(entry) = doc.and_then(|d| index_entry(d, &outcome, text)) {
+            if let Some(entry) = doc.and_then(|d| index_entry(d, outcome.job.version, text)) {
                 index.add(entry)?;
             }
             bar.inc(1);
