@@ -25,9 +25,10 @@
 //! 5. check that ingest kept up (every write became a version) and print
 //!    the table with the targets.
 //!
-//! Run with `cargo bench --bench http [-- --quick]` (`--quick`: 10,000
-//! documents, 5 s runs). Needs `wrk` on PATH (Debian: `apt-get install
-//! wrk`): without it the bench says so and fails. Progress and wrk's own
+//! Run with `cargo bench --bench http [-- --quick] [--only WORD]`
+//! (`--quick`: 10,000 documents, 5 s runs; `--only`: the runs whose name
+//! holds WORD, e.g. `--only "one word"`, for A/B runs of one endpoint).
+//! Needs `wrk` on PATH (Debian: `apt-get install wrk`): without it the bench says so and fails. Progress and wrk's own
 //! report go to stderr, the markdown table to stdout. `DOCVAULT_LOG` is
 //! passed on to the daemon.
 
@@ -85,6 +86,8 @@ fn main() -> ExitCode {
 
 struct Opts {
     quick: bool,
+    /// Only the runs whose name holds this.
+    only: Option<String>,
     docs: usize,
     duration: Duration,
 }
@@ -92,16 +95,20 @@ struct Opts {
 impl Opts {
     fn parse() -> Result<Opts> {
         let mut quick = false;
-        for arg in std::env::args().skip(1) {
+        let mut only = None;
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--quick" => quick = true,
+                "--only" => only = Some(args.next().context("--only needs a word")?),
                 // cargo bench passes --bench to harness-less benches.
                 "--bench" => {}
-                other => bail!("unknown argument {other:?} (use --quick)"),
+                other => bail!("unknown argument {other:?} (use --quick, --only WORD)"),
             }
         }
         Ok(Opts {
             quick,
+            only,
             docs: if quick { 10_000 } else { 100_000 },
             duration: Duration::from_secs(if quick { 5 } else { 15 }),
         })
@@ -134,7 +141,12 @@ fn run() -> Result<()> {
     let versions_before = daemon.versions()?;
     let writer = Writer::start(&share, Corpus::new(opts.docs));
     std::thread::sleep(Duration::from_secs(2));
-    for run in runs(&searches) {
+    let wanted = |run: &Run| {
+        opts.only
+            .as_ref()
+            .is_none_or(|w| run.name.contains(w.as_str()))
+    };
+    for run in runs(&searches).into_iter().filter(wanted) {
         table.runs.push(measure(&daemon, &run, tmp.path(), &opts)?);
     }
     let writes = writer.stop()?;
