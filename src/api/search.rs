@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Work};
 use crate::index::{Hits, IndexError, MAX_LIMIT, MAX_OFFSET};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -71,13 +71,20 @@ pub async fn search(
             "the search index is not open",
         ));
     };
-    let hits = super::on_cpu(&state, move || searcher.search(&query)).await?;
-    match hits {
-        Ok(hits) => Ok(Json(hits)),
-        Err(IndexError::BadQuery(reason)) => {
-            Err(ApiError::bad_request(format!("bad query: {reason}")))
-        }
-        Err(e) => Err(ApiError::internal(e)),
+    let prepared = searcher.prepare(&query).map_err(search_error)?;
+    let work = if prepared.is_light() {
+        Work::Short
+    } else {
+        Work::Long
+    };
+    let hits = super::on_cpu(&state, work, move || prepared.run()).await?;
+    hits.map(Json).map_err(search_error)
+}
+
+fn search_error(e: IndexError) -> ApiError {
+    match e {
+        IndexError::BadQuery(reason) => ApiError::bad_request(format!("bad query: {reason}")),
+        e => ApiError::internal(e),
     }
 }
 

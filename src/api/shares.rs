@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Work};
 use crate::catalog::{Document, Extraction, VersionRecord};
 
 /// A share and how much it holds.
@@ -376,7 +376,7 @@ pub async fn download(
         return Ok((status, headers).into_response());
     }
     let body = if size <= WHOLE_READ_LIMIT {
-        read_blob(&state, blob, *range.start(), length).await?
+        read_blob(&state, blob, size, *range.start(), length).await?
     } else {
         stream_blob(state.archive.clone(), blob, *range.start(), length).await?
     };
@@ -454,16 +454,26 @@ pub(super) fn pick_version<'a>(
 /// larger ones are streamed, so memory stays flat whatever the size.
 const WHOLE_READ_LIMIT: u64 = 1 << 20;
 
-/// Reads `length` bytes of a small blob from `skip` on, in one piece, on a
-/// blocking thread: no channel, no task streaming chunks.
+/// Versions up to this size are read where the request is served (a
+/// [`Work::Short`]: inflating 64 KiB takes well under a millisecond).
+const SHORT_READ_LIMIT: u64 = 64 << 10;
+
+/// Reads `length` bytes of a small blob of `size` bytes from `skip` on, in
+/// one piece: no channel, no task streaming chunks.
 async fn read_blob(
     state: &AppState,
     blob: git2::Oid,
+    size: u64,
     skip: u64,
     length: u64,
 ) -> Result<Body, ApiError> {
     let readers = state.archive.clone();
-    let read = super::on_cpu(state, move || {
+    let work = if size <= SHORT_READ_LIMIT {
+        Work::Short
+    } else {
+        Work::Long
+    };
+    let read = super::on_cpu(state, work, move || {
         readers.with(|archive| {
             let found = archive.repo().find_blob(blob);
             let found = found.map_err(|e| format!("blob {blob} missing from the archive: {e}"))?;

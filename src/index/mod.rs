@@ -34,7 +34,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
 
 pub use query::Query;
-pub use search::{Hit, Hits, MAX_LIMIT, MAX_OFFSET, Searcher, VersionText};
+pub use search::{Hit, Hits, MAX_LIMIT, MAX_OFFSET, Prepared, Searcher, VersionText};
 
 use query::Parser;
 use schema::Fields;

@@ -66,6 +66,13 @@ impl Query {
     }
 }
 
+/// A query text, parsed.
+pub(crate) struct Parsed {
+    pub(crate) query: Box<dyn TantivyQuery>,
+    /// Whether the text is only words (see [`words_only`]).
+    pub(crate) words_only: bool,
+}
+
 /// Fuzzy distances tantivy's automata support.
 const MAX_FUZZY_DISTANCE: u32 = 2;
 /// How much more a word counts in the title and in the path than in the text.
@@ -102,9 +109,12 @@ impl Parser {
     }
 
     /// The query of a query text; an empty text matches everything.
-    pub(crate) fn parse(&self, text: &str) -> Result<Box<dyn TantivyQuery>, IndexError> {
+    pub(crate) fn parse(&self, text: &str) -> Result<Parsed, IndexError> {
         if text.trim().is_empty() {
-            return Ok(Box::new(AllQuery));
+            return Ok(Parsed {
+                query: Box::new(AllQuery),
+                words_only: false,
+            });
         }
         let (ast, errors) = query_grammar::parse_query_lenient(text);
         if let Some(e) = errors.first() {
@@ -124,8 +134,11 @@ impl Parser {
                 "field:* (has a value) is not supported".into(),
             ));
         }
-        self.build(lift_negations(ast))
-            .map_err(|e| IndexError::BadQuery(reason(&e)))
+        let words_only = words_only(&ast);
+        let query = self
+            .build(lift_negations(ast))
+            .map_err(|e| IndexError::BadQuery(reason(&e)))?;
+        Ok(Parsed { query, words_only })
     }
 
     fn build(&self, ast: UserInputAst) -> Result<Box<dyn TantivyQuery>, QueryParserError> {
@@ -216,6 +229,25 @@ impl Parser {
         })?;
         let mut stream = analyzer.token_stream(phrase);
         Ok(stream.next().map(|t| Term::from_field_text(field, &t.text)))
+    }
+}
+
+/// Whether a query text is only words, each perhaps with a field, a `+`,
+/// `-` or `NOT`, joined by `AND`/`OR` or grouped: no "phrase", `word~N`,
+/// `word*`, range, set or regex.
+fn words_only(ast: &UserInputAst) -> bool {
+    match ast {
+        UserInputAst::Clause(clauses) => clauses.iter().all(|(_, ast)| words_only(ast)),
+        UserInputAst::Boost(inner, _) => words_only(inner),
+        UserInputAst::Leaf(leaf) => match leaf.as_ref() {
+            UserInputLeaf::Literal(literal) => {
+                literal.delimiter == Delimiter::None
+                    && literal.slop == 0
+                    && !literal.prefix
+                    && fuzzy_word(leaf).is_none()
+            }
+            _ => false,
+        },
     }
 }
 

@@ -40,6 +40,12 @@ pub const MAX_OFFSET: usize = 100_000;
 /// A phrase whose rarest word (in some field) is in this many documents
 /// checks so many positions that its search runs on the segments in parallel.
 const PARALLEL_PHRASE_DOCS: u64 = 20_000;
+/// A light search ([`Prepared::is_light`]) walks at most this many
+/// postings entries (about 3 ms of counting and ranking on this project's
+/// 2-core test machine)...
+const LIGHT_POSTINGS: u64 = 300_000;
+/// ... and ranks and shows at most this many hits (offset included).
+const LIGHT_HITS: usize = 100;
 /// Threads of the parallel search pool at most.
 const MAX_SEARCH_THREADS: usize = 4;
 /// A parallel search gives each task about its share of the documents
@@ -112,36 +118,34 @@ impl Searcher {
     /// first, and how many match. A query text the syntax rejects, or
     /// all_versions with as_of, is [`IndexError::BadQuery`] with the reason.
     pub fn search(&self, q: &Query) -> Result<Hits, IndexError> {
+        self.prepare(q)?.run()
+    }
+
+    /// The search `q` parsed against what the last index commit holds,
+    /// to be run with [`Prepared::run`]. Parsing takes microseconds; the
+    /// errors are [`Searcher::search`]'s.
+    pub fn prepare(&self, q: &Query) -> Result<Prepared, IndexError> {
         let started = Instant::now();
         let versions = q.versions()?;
-        let user = self.parser.parse(&q.q)?;
-        let query = restrict(user.box_clone(), filters(&self.fields, q, versions));
+        let parsed = self.parser.parse(&q.q)?;
+        let query = restrict(parsed.query.box_clone(), filters(&self.fields, q, versions));
         let searcher = self.reader.searcher();
         let limit = q.limit.min(MAX_LIMIT);
         let offset = q.offset.min(MAX_OFFSET);
-        let run = Run {
-            searcher: &searcher,
-            query: &*query,
-            executor: heavy_phrase(&searcher, &*user).then(pool).flatten(),
-            min_task_docs: MIN_TASK_DOCS,
-        };
-        let (total, page) = match versions {
-            Versions::All => folded(&run, offset, limit),
-            Versions::Current | Versions::AsOf(_) => ranked(&run, offset, limit),
-        }
-        .map_err(query_error)?;
-        let hits = if page.is_empty() {
-            Vec::new()
-        } else {
-            let snippets = Snippets::new(&searcher, &*user, self.fields.content)?;
-            page.into_iter()
-                .map(|r| self.hit(&searcher, &snippets, r))
-                .collect::<Result<_, _>>()?
-        };
-        Ok(Hits {
-            total,
-            took_ms: started.elapsed().as_secs_f64() * 1000.0,
-            hits,
+        let light = versions != Versions::All
+            && parsed.words_only
+            && offset + limit <= LIGHT_HITS
+            && postings(&searcher, &*parsed.query).is_some_and(|n| n <= LIGHT_POSTINGS);
+        Ok(Prepared {
+            started,
+            searcher,
+            fields: self.fields,
+            user: parsed.query,
+            query,
+            versions,
+            limit,
+            offset,
+            light,
         })
     }
 
@@ -170,14 +174,66 @@ impl Searcher {
             status: e.status,
         }))
     }
+}
 
-    fn hit(
-        &self,
-        searcher: &tantivy::Searcher,
-        snippets: &Snippets,
-        r: Ranked,
-    ) -> Result<Hit, IndexError> {
-        let doc: TantivyDocument = searcher.doc(r.addr)?;
+/// A search parsed and ready to run ([`Searcher::prepare`]), on the index
+/// as it was when it was prepared.
+pub struct Prepared {
+    started: Instant,
+    searcher: tantivy::Searcher,
+    fields: Fields,
+    /// The user's query text, parsed.
+    user: Box<dyn TantivyQuery>,
+    /// With the filters.
+    query: Box<dyn TantivyQuery>,
+    versions: Versions,
+    limit: usize,
+    offset: usize,
+    light: bool,
+}
+
+impl Prepared {
+    /// Whether the search is sure to be quick (about a millisecond at
+    /// 100,000 documents): words only (no phrase, fuzzy or prefix term;
+    /// a word that the tokenizer splits counts as a phrase), whose postings
+    /// hold at most [`LIGHT_POSTINGS`] entries together, current or as-of
+    /// versions, and at most [`LIGHT_HITS`] hits to rank and show.
+    pub fn is_light(&self) -> bool {
+        self.light
+    }
+
+    /// Runs the search.
+    pub fn run(self) -> Result<Hits, IndexError> {
+        let run = Run {
+            searcher: &self.searcher,
+            query: &*self.query,
+            executor: heavy_phrase(&self.searcher, &*self.user)
+                .then(pool)
+                .flatten(),
+            min_task_docs: MIN_TASK_DOCS,
+        };
+        let (total, page) = match self.versions {
+            Versions::All => folded(&run, self.offset, self.limit),
+            Versions::Current | Versions::AsOf(_) => ranked(&run, self.offset, self.limit),
+        }
+        .map_err(query_error)?;
+        let hits = if page.is_empty() {
+            Vec::new()
+        } else {
+            let snippets = Snippets::new(&self.searcher, &*self.user, self.fields.content)?;
+            page.into_iter()
+                .map(|r| self.hit(&snippets, r))
+                .collect::<Result<_, _>>()?
+        };
+        Ok(Hits {
+            total,
+            took_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            hits,
+        })
+    }
+
+    fn hit(&self, snippets: &Snippets, r: Ranked) -> Result<Hit, IndexError> {
+        let doc: TantivyDocument = self.searcher.doc(r.addr)?;
         let e = schema::entry(&self.fields, &doc);
         Ok(Hit {
             snippet: snippets.html(&e.text),
@@ -192,6 +248,20 @@ impl Searcher {
             versions_matched: r.versions_matched,
         })
     }
+}
+
+/// The entries in the postings of `query`'s terms, summed over its terms
+/// (a term in several fields counts once per field); None when one of them
+/// needs positions (a phrase).
+fn postings(searcher: &tantivy::Searcher, query: &dyn TantivyQuery) -> Option<u64> {
+    let mut total = Some(0u64);
+    query.query_terms(&mut |term, positions| {
+        total = match total {
+            Some(n) if !positions => Some(n + searcher.doc_freq(term).unwrap_or(u64::MAX / 2)),
+            _ => None,
+        };
+    });
+    total
 }
 
 /// Errors tantivy finds only when it runs a query (a field the query
@@ -524,7 +594,7 @@ mod tests {
         }
         index.commit(&BTreeMap::new()).unwrap();
         let handle = index.searcher();
-        let query = handle.parser.parse("\"alpha beta\"").unwrap();
+        let query = handle.parser.parse("\"alpha beta\"").unwrap().query;
         let searcher = handle.reader.searcher();
         assert!(searcher.segment_readers().len() > 1);
         let run = |executor, min_task_docs| Run {
@@ -547,6 +617,58 @@ mod tests {
                 assert_eq!((total, page(&hits)), (p_total, page(&p_hits)));
             }
         }
+    }
+
+    #[test]
+    fn light_searches_are_a_few_words_without_phrases_on_one_page() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut index = Index::open_or_create(dir.path()).unwrap();
+        for n in 0..60 {
+            index.add(entry(n)).unwrap();
+        }
+        index.commit(&BTreeMap::new()).unwrap();
+        let handle = index.searcher();
+        let ask = |text: &str, f: &dyn Fn(&mut Query)| {
+            let mut q = Query {
+                q: text.into(),
+                limit: 10,
+                ..Query::default()
+            };
+            f(&mut q);
+            handle.prepare(&q).unwrap()
+        };
+        let light = |text: &str| ask(text, &|_| {}).is_light();
+        assert!(light("gamma"));
+        assert!(light("gamma -beta OR title:alpha"));
+        assert!(!light("\"alpha beta\""), "a phrase");
+        assert!(!light("gama~1"), "a fuzzy word");
+        assert!(!light(""), "every document");
+        assert!(!ask("gamma", &|q| q.all_versions = true).is_light());
+        assert!(!ask("gamma", &|q| q.limit = LIGHT_HITS + 1).is_light());
+        assert!(!ask("gamma", &|q| q.offset = LIGHT_HITS - 5).is_light());
+        assert!(ask("gamma", &|q| q.as_of = Some(UNIX_EPOCH)).is_light());
+        // Light or not, a prepared search answers as a search does.
+        for text in ["gamma", "\"alpha beta\""] {
+            let q = Query {
+                q: text.into(),
+                limit: 5,
+                ..Query::default()
+            };
+            let prepared = handle.prepare(&q).unwrap().run().unwrap();
+            let searched = handle.search(&q).unwrap();
+            assert_eq!(prepared.total, 60);
+            assert_eq!(
+                prepared.hits.iter().map(|h| &h.path).collect::<Vec<_>>(),
+                searched.hits.iter().map(|h| &h.path).collect::<Vec<_>>()
+            );
+        }
+        // The estimate: each term's documents, per field; phrases have none.
+        let searcher = handle.reader.searcher();
+        let count = |text: &str| postings(&searcher, &*handle.parser.parse(text).unwrap().query);
+        assert_eq!(count("gamma"), Some(60));
+        assert_eq!(count("gamma beta"), Some(120));
+        assert_eq!(count("nowhere"), Some(0));
+        assert_eq!(count("\"alpha beta\""), None);
     }
 
     #[test]
