@@ -11,6 +11,11 @@
 //! another 11 MB in phase (a) but cost a third of the searches per second
 //! under load in `cargo bench --bench http`, 3,176 → 2,054/s: threads
 //! waited for each other's arena locks.) On other allocators both do nothing.
+//!
+//! The `docvault` binary gives its Rust allocations to mimalloc (set up in
+//! `src/main.rs` to purge freed pages at once); glibc's allocator, tuned
+//! and trimmed here, then serves libgit2 and the other C code, and every
+//! allocation of a program that uses the library with the system allocator.
 
 use std::time::Duration;
 

@@ -1034,3 +1034,23 @@ fn sigterm_exits_with_status_0() {
     let status = busy.stop();
     assert_eq!(status.code(), Some(0), "daemon on SIGTERM: {status}");
 }
+
+// --- the allocator ----------------------------------------------------------------------
+
+/// The binary sets mimalloc's options before its first allocation (see
+/// `src/main.rs`); mimalloc's verbose report lists each option by name.
+#[test]
+fn the_allocator_gives_freed_memory_back_at_once() {
+    let out = Command::new(util::BIN)
+        .arg("--version")
+        .env("MIMALLOC_VERBOSE", "1")
+        .output()
+        .expect("run docvault");
+    assert!(out.status.success());
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        report.contains("option 'arena_eager_commit': 0"),
+        "{report}"
+    );
+    assert!(report.contains("option 'purge_delay': 0"), "{report}");
+}
