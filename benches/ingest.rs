@@ -15,6 +15,9 @@
 //!
 //! Run with `cargo bench --bench ingest [-- --quick] [-- --only a|b|c]`.
 //! Progress goes to stderr; the markdown table (and the machine) to stdout.
+//! With `DV_TRACE=1`, phase (b) also prints each change's latency to stderr
+//! (`LAT change unix-seconds ms`) and the writer's pack merges (when each
+//! ended, how long it took), to tell which slow changes met a merge.
 //! All content comes from a seeded generator, so every run writes the same bytes.
 
 use std::fmt::Write as _;
@@ -46,6 +49,13 @@ const BIG_FILE_FREE_SPACE: u64 = 8 * GIB;
 const READY_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
 fn main() -> ExitCode {
+    if std::env::var_os("DV_TRACE").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter("docvault::packs=debug")
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -458,6 +468,16 @@ impl SteadyIngest {
             let (sched_before, started) = (Sched::this_thread(), Instant::now());
             self.ingest.ingest(vec![item]);
             latencies.push(started.elapsed());
+            if std::env::var_os("DV_TRACE").is_some() {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap();
+                eprintln!(
+                    "LAT {j} {:.6} {:.3}",
+                    now.as_secs_f64(),
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+            }
             sched = sched + (Sched::this_thread() - sched_before);
             self.expect_versions(j as u64 + 1)?;
         }

@@ -787,6 +787,7 @@ impl Ingest {
             self.archive.discard_staged();
             return true;
         }
+        self.packs.committing();
         if self.archive_stale {
             self.reopen_archive();
             if self.archive_stale {

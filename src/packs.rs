@@ -50,6 +50,17 @@ pub const SMALL_PACK: u64 = 1 << 20;
 /// Packs larger than this are never merged.
 pub const MERGE_MAX: u64 = 256 << 20;
 
+/// The writer is quiet when it has not committed for this long.
+pub const QUIET: Duration = Duration::from_secs(2);
+
+/// Packs over [`SMALL_PACK`] whose entries a merge deflates again (a bulk
+/// import's, which commits write at zlib level 1) join a merge only when
+/// the writer is quiet, or once the archive has this many packs. Deflating
+/// them again takes about a second per 60 MB of content, and in `cargo
+/// bench --bench ingest` phase (b) most changes slower than 5 ms came
+/// during such a merge: the commits' syncs wait for its writes.
+pub const HOLD_UNTIL: usize = 2 * MERGE_AT;
+
 /// A pack of the archive: its index file and the size of its pack file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackFile {
@@ -268,14 +279,20 @@ fn whole_kind(entry: &[u8], crc: u32) -> Option<git2::ObjectType> {
 /// docx, xlsx, pdf, jpg). Other level 1 entries, which commits write, are
 /// deflated again once.
 fn copy_as_is(entry: &[u8]) -> bool {
-    let header = header_len(entry);
+    copy_as_is_by_head(entry, entry.len() as u64)
+}
+
+/// [`copy_as_is`] from an entry's first bytes (its header and zlib's two
+/// at least) and its length.
+fn copy_as_is_by_head(head: &[u8], len: u64) -> bool {
+    let header = header_len(head);
     // The zlib header's second byte: FLEVEL, the top two bits, is 0 for
     // levels 0 and 1.
-    let Some(flags) = entry.get(header + 1) else {
+    let Some(flags) = head.get(header + 1) else {
         return false;
     };
-    let deflated = (entry.len() - header) as u64;
-    flags >> 6 >= 1 || object_size(&entry[..header]).is_some_and(|size| deflated * 16 >= size * 15)
+    let deflated = len.saturating_sub(header as u64);
+    flags >> 6 >= 1 || object_size(&head[..header]).is_some_and(|size| deflated * 16 >= size * 15)
 }
 
 /// What a merge decides for an entry: copied as it is.
@@ -488,16 +505,63 @@ pub fn remove_torn(archive: &Path) -> std::io::Result<usize> {
 }
 
 /// The packs to merge now, if the archive has [`MERGE_AT`] or more.
-pub fn due(archive: &Path) -> std::io::Result<Vec<PackFile>> {
+pub fn due(
+    archive: &Path,
+    quiet: bool,
+    deflated_again: &mut impl FnMut(&PackFile) -> bool,
+) -> std::io::Result<Vec<PackFile>> {
     let mut packs = list(archive)?;
     if packs.len() < MERGE_AT {
         return Ok(Vec::new());
     }
+    let hold = !quiet && packs.len() < HOLD_UNTIL;
     packs.retain(|p| p.size <= MERGE_MAX);
     let sizes: Vec<u64> = packs.iter().map(|p| p.size).collect();
-    let n = pick(&sizes);
+    let mut n = pick(&sizes);
+    if hold {
+        // The packs are smallest first: the merge stops before the first
+        // one held (see HOLD_UNTIL).
+        let held = packs[..n]
+            .iter()
+            .position(|p| p.size > SMALL_PACK && deflated_again(p));
+        n = held.unwrap_or(n);
+    }
     packs.truncate(if n >= 2 { n } else { 0 });
     Ok(packs)
+}
+
+/// Whether a merge would deflate some of a pack's entries again (a
+/// commit's pack: commits write at zlib level 1), judged by its first
+/// [`SAMPLED`] entries with [`copy_as_is`]'s rule. A merged pack's entries
+/// are at [`MERGE_COMPRESSION`] or were copied as they are. A pack that
+/// cannot be read counts as not.
+pub fn deflated_again(pack: &PackFile) -> bool {
+    use std::os::unix::fs::FileExt;
+    const SAMPLED: usize = 64;
+    let Ok(idx) = std::fs::read(&pack.idx) else {
+        return false;
+    };
+    let Ok(mut entries) = idx_entries(&idx) else {
+        return false;
+    };
+    let Ok(file) = std::fs::File::open(pack.idx.with_extension("pack")) else {
+        return false;
+    };
+    entries.sort_by_key(|e| e.offset);
+    let ends = entries
+        .iter()
+        .skip(1)
+        .map(|e| e.offset)
+        .chain([pack.size.saturating_sub(20)]);
+    entries.iter().zip(ends).take(SAMPLED).any(|(e, end)| {
+        let mut head = [0u8; 16];
+        let len = end.saturating_sub(e.offset);
+        let wanted = head.len().min(len as usize);
+        let whole = |h: &[u8]| h.first().is_some_and(|b| (1..=4).contains(&((b >> 4) & 7)));
+        file.read_exact_at(&mut head[..wanted], e.offset).is_ok()
+            && whole(&head[..wanted])
+            && !copy_as_is_by_head(&head[..wanted], len)
+    })
 }
 
 /// How many of the smallest packs (`sizes` ascending) to merge now.
@@ -532,6 +596,10 @@ fn within_batch(sizes: &[u64]) -> usize {
 #[derive(Default)]
 pub struct Merger {
     running: Option<JoinHandle<Result<Merged, ArchiveError>>>,
+    /// When the writer last committed.
+    committed_at: Option<Instant>,
+    /// Per pack (index path), whether a merge would deflate it again.
+    deflated_again: std::collections::HashMap<PathBuf, bool>,
     /// Whether a merge removed packs since handles were last reopened.
     removed: bool,
     /// Merges that failed in a row, and when to try again.
@@ -546,12 +614,28 @@ fn backoff(failures: u32) -> Duration {
 }
 
 impl Merger {
+    /// Notes that the writer commits (see [`QUIET`]).
+    pub fn committing(&mut self) {
+        self.committed_at = Some(Instant::now());
+    }
+
     /// Starts a merge if none is running and one is due.
     pub fn start_if_due(&mut self, archive: &Path) {
         if self.running.is_some() || self.retry_at.is_some_and(|at| Instant::now() < at) {
             return;
         }
-        let packs = match due(archive) {
+        let quiet = self.committed_at.is_none_or(|at| at.elapsed() >= QUIET);
+        let known = &mut self.deflated_again;
+        if known.len() > 4 * HOLD_UNTIL {
+            // Forget the packs merged away since.
+            known.retain(|idx, _| idx.exists());
+        }
+        let mut deflated_again = |pack: &PackFile| {
+            *known
+                .entry(pack.idx.clone())
+                .or_insert_with(|| deflated_again(pack))
+        };
+        let packs = match due(archive, quiet, &mut deflated_again) {
             Ok(packs) if packs.is_empty() => return,
             Ok(packs) => packs,
             Err(e) => {
@@ -785,7 +869,11 @@ mod tests {
     #[test]
     fn every_index_is_the_one_git_index_pack_writes() {
         let (dir, archive, _) = archive_with_packs(MERGE_AT + 2);
-        merge(archive.path(), &due(archive.path()).unwrap()).unwrap();
+        merge(
+            archive.path(),
+            &due(archive.path(), true, &mut |_| false).unwrap(),
+        )
+        .unwrap();
         archive_blobs(&archive, 2, "after");
         let packs = list(archive.path()).unwrap();
         assert!(packs.len() >= 3, "{packs:?}");
@@ -851,6 +939,68 @@ mod tests {
         }
     }
 
+    /// An archive whose pack folder holds empty packs of these sizes
+    /// (sparse files), named in size order.
+    fn packs_of_sizes(sizes: &[u64]) -> tempfile::TempDir {
+        let dir = tempfile::TempDir::new().unwrap();
+        let pack_dir = dir.path().join("objects/pack");
+        std::fs::create_dir_all(&pack_dir).unwrap();
+        for (i, &size) in sizes.iter().enumerate() {
+            std::fs::write(pack_dir.join(format!("pack-{i:03}.idx")), b"").unwrap();
+            let pack = std::fs::File::create(pack_dir.join(format!("pack-{i:03}.pack"))).unwrap();
+            pack.set_len(size).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_busy_writer_holds_the_packs_a_merge_would_deflate_again() {
+        const KB: u64 = 1 << 10;
+        const MB: u64 = 1 << 20;
+        // The small packs of many commits, then a bulk import's pack and a
+        // bigger one, which the merge takes in as they are outgrown.
+        let mut sizes = vec![100 * KB; MERGE_AT];
+        sizes.extend([3 * MB, 5 * MB]);
+        let dir = packs_of_sizes(&sizes);
+        let import = |p: &PackFile| p.size == 3 * MB;
+        let due_len = |quiet, raw: &dyn Fn(&PackFile) -> bool| {
+            due(dir.path(), quiet, &mut |p: &PackFile| raw(p))
+                .unwrap()
+                .len()
+        };
+        assert_eq!(due_len(true, &import), MERGE_AT + 2);
+        assert_eq!(due_len(false, &import), MERGE_AT, "held while busy");
+        assert_eq!(
+            due_len(false, &|_| false),
+            MERGE_AT + 2,
+            "merged packs are not held"
+        );
+        // With many packs, nothing is held.
+        let mut many = vec![100 * KB; HOLD_UNTIL];
+        many.extend([3 * MB, 5 * MB]);
+        let dir = packs_of_sizes(&many);
+        let due = due(dir.path(), false, &mut |p: &PackFile| import(p)).unwrap();
+        assert!(due.iter().any(|p| p.size == 3 * MB), "{due:?}");
+    }
+
+    #[test]
+    fn commit_packs_are_deflated_again_and_merged_ones_not() {
+        let (_dir, archive, _) = archive_with_packs(MERGE_AT + 2);
+        // Commits write text blobs at level 1.
+        let commits = list(archive.path()).unwrap();
+        assert!(commits.iter().all(deflated_again), "{commits:?}");
+        merge(archive.path(), &commits).unwrap();
+        let merged = list(archive.path()).unwrap();
+        assert_eq!(merged.len(), 1);
+        assert!(!deflated_again(&merged[0]));
+        // A pack that cannot be read is not held.
+        let gone = PackFile {
+            idx: archive.path().join("objects/pack/missing.idx"),
+            size: 1,
+        };
+        assert!(!deflated_again(&gone));
+    }
+
     #[test]
     fn a_merge_stays_within_its_batch() {
         let mib = 1 << 20;
@@ -887,7 +1037,7 @@ mod tests {
     #[test]
     fn merging_keeps_every_object_and_leaves_one_pack() {
         let (_dir, archive, blobs) = archive_with_packs(MERGE_AT + 2);
-        let packs = due(archive.path()).unwrap();
+        let packs = due(archive.path(), true, &mut |_| false).unwrap();
         assert!(
             packs.len() >= 2,
             "a merge is due with {} packs",
@@ -921,7 +1071,11 @@ mod tests {
     #[test]
     fn a_merged_pack_is_copied_as_it_is_into_the_next_merge() {
         let (_dir, archive, blobs) = archive_with_packs(MERGE_AT + 2);
-        let first = merge(archive.path(), &due(archive.path()).unwrap()).unwrap();
+        let first = merge(
+            archive.path(),
+            &due(archive.path(), true, &mut |_| false).unwrap(),
+        )
+        .unwrap();
         let more = archive_blobs(&archive, MERGE_AT, "more");
         let packs = list(archive.path()).unwrap();
         let second = merge(archive.path(), &packs).unwrap();
