@@ -504,7 +504,10 @@ pub fn remove_torn(archive: &Path) -> std::io::Result<usize> {
     Ok(removed)
 }
 
-/// The packs to merge now, if the archive has [`MERGE_AT`] or more.
+/// The packs to merge now, if the archive has [`MERGE_AT`] or more. Unless
+/// the writer is `quiet`, the merge stops before the first pack over
+/// [`SMALL_PACK`] that `deflated_again` says it would deflate again (see
+/// [`HOLD_UNTIL`]).
 pub fn due(
     archive: &Path,
     quiet: bool,

@@ -100,16 +100,23 @@ pub fn cpu_permits() -> Arc<tokio::sync::Semaphore> {
 /// How long the CPU-bound part of a request takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Work {
-    /// About a millisecond at most (a search of a few rare words, reading
-    /// a small version): it runs on the async worker serving the request.
+    /// A few milliseconds at most (a search of a few words, reading a
+    /// small version): it runs on the async worker serving the request.
     /// Handing it to the blocking pool and back costs two thread wake-ups:
     /// in `cargo bench --bench http` the CPUs sat idle a sixth of the time
     /// while 32 connections waited, and one-word searches ran at
-    /// 2,000–3,200/s instead of 3,100–3,800/s run here.
+    /// 1,975–3,348/s there against 3,207–3,778/s here.
     Short,
     /// Longer, or unknown: it runs on the blocking pool, so the workers
     /// keep serving other requests meanwhile.
     Long,
+}
+
+impl Work {
+    /// [`Work::Short`] when `short`, else [`Work::Long`].
+    pub(crate) fn short_if(short: bool) -> Work {
+        if short { Work::Short } else { Work::Long }
+    }
 }
 
 /// Runs `work` once a [`AppState::cpu`] permit is free, where [`Work`]

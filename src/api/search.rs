@@ -72,11 +72,7 @@ pub async fn search(
         ));
     };
     let prepared = searcher.prepare(&query).map_err(search_error)?;
-    let work = if prepared.is_light() {
-        Work::Short
-    } else {
-        Work::Long
-    };
+    let work = Work::short_if(prepared.is_light());
     let hits = super::on_cpu(&state, work, move || prepared.run()).await?;
     hits.map(Json).map_err(search_error)
 }

@@ -468,11 +468,7 @@ async fn read_blob(
     length: u64,
 ) -> Result<Body, ApiError> {
     let readers = state.archive.clone();
-    let work = if size <= SHORT_READ_LIMIT {
-        Work::Short
-    } else {
-        Work::Long
-    };
+    let work = Work::short_if(size <= SHORT_READ_LIMIT);
     let read = super::on_cpu(state, work, move || {
         readers.with(|archive| {
             let found = archive.repo().find_blob(blob);

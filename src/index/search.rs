@@ -193,8 +193,8 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Whether the search is sure to be quick (about a millisecond at
-    /// 100,000 documents): words only (no phrase, fuzzy or prefix term;
+    /// Whether the search is sure to be quick (a few milliseconds at most;
+    /// about 0.3 ms for a word of rank 200–2,000 at 100,000 documents): words only (no phrase, fuzzy or prefix term;
     /// a word that the tokenizer splits counts as a phrase), whose postings
     /// hold at most [`LIGHT_POSTINGS`] entries together, current or as-of
     /// versions, and at most [`LIGHT_HITS`] hits to rank and show.
@@ -257,7 +257,9 @@ fn postings(searcher: &tantivy::Searcher, query: &dyn TantivyQuery) -> Option<u6
     let mut total = Some(0u64);
     query.query_terms(&mut |term, positions| {
         total = match total {
-            Some(n) if !positions => Some(n + searcher.doc_freq(term).unwrap_or(u64::MAX / 2)),
+            Some(n) if !positions => {
+                Some(n.saturating_add(searcher.doc_freq(term).unwrap_or(u64::MAX)))
+            }
             _ => None,
         };
     });
