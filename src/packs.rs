@@ -41,7 +41,7 @@ pub const MERGE_COMPRESSION: u32 = 2;
 pub const MERGE_BATCH: u64 = 64 << 20;
 
 /// A merge syncs its output after every this many bytes (see
-/// [`crate::archive::Trickle`]).
+/// `crate::archive::Trickle`).
 pub const TRICKLE_SYNC: u64 = 4 << 20;
 
 /// Packs up to this size are small: a merge takes all of them.
@@ -535,7 +535,7 @@ pub fn due(
 
 /// Whether a merge would deflate some of a pack's entries again (a
 /// commit's pack: commits write at zlib level 1), judged by its first
-/// [`SAMPLED`] entries with [`copy_as_is`]'s rule. A merged pack's entries
+/// 64 entries with `copy_as_is`'s rule. A merged pack's entries
 /// are at [`MERGE_COMPRESSION`] or were copied as they are. A pack that
 /// cannot be read counts as not.
 pub fn deflated_again(pack: &PackFile) -> bool {

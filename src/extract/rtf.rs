@@ -9,7 +9,7 @@
 //! `\title` and `\author`. Bytes (`\'hh` and raw text) are decoded in the
 //! code page of the current font, else the document's `\ansicpg`; `\uN` is
 //! Unicode, followed by `\ucN` fallback characters that are skipped. Groups
-//! are tracked on an explicit stack, capped at [`MAX_DEPTH`].
+//! are tracked on an explicit stack, capped at `MAX_DEPTH`.
 
 use std::collections::HashMap;
 

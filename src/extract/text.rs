@@ -1,6 +1,6 @@
 //! Text formats: plain text, Markdown, CSV/TSV, HTML, JSON and XML.
 //!
-//! Bytes become a `str` first ([`decode`]: a BOM names UTF-8 or UTF-16,
+//! Bytes become a `str` first (`decode`: a BOM names UTF-8 or UTF-16,
 //! otherwise valid UTF-8 is taken as is and anything else is read as
 //! Windows-1252), then each format is flattened to searchable text: CSV cells
 //! separated by tabs, HTML rendered without decorations, JSON values one a

@@ -196,8 +196,8 @@ impl Prepared {
     /// Whether the search is sure to be quick (a few milliseconds at most;
     /// about 0.3 ms for a word of rank 200–2,000 at 100,000 documents): words only (no phrase, fuzzy or prefix term;
     /// a word that the tokenizer splits counts as a phrase), whose postings
-    /// hold at most [`LIGHT_POSTINGS`] entries together, current or as-of
-    /// versions, and at most [`LIGHT_HITS`] hits to rank and show.
+    /// hold at most `LIGHT_POSTINGS` (300,000) entries together, current or as-of
+    /// versions, and at most `LIGHT_HITS` (100) hits to rank and show.
     pub fn is_light(&self) -> bool {
         self.light
     }

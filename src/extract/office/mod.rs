@@ -3,10 +3,10 @@
 //!
 //! Every one of them is a *package*, a zip of XML parts. The package is the
 //! attack surface: a member may inflate to gigabytes or lie about its size,
-//! a part may declare a billion-laughs DTD. [`package`] opens the zip under
-//! the decompression limits, [`xml`] streams a part without expanding
+//! a part may declare a billion-laughs DTD. `package` opens the zip under
+//! the decompression limits, `xml` streams a part without expanding
 //! entities, and the format modules say which parts hold text and how:
-//! [`ooxml`] (Word, PowerPoint), [`odf`] (text, presentations) and [`sheet`]
+//! `ooxml` (Word, PowerPoint), `odf` (text, presentations) and `sheet`
 //! (spreadsheets, through calamine).
 
 mod odf;
