@@ -622,12 +622,19 @@ impl Merger {
         self.committed_at = Some(Instant::now());
     }
 
+    /// Whether the writer is quiet at `now`: it has not committed for
+    /// [`QUIET`] (or ever, in this process).
+    fn quiet(&self, now: Instant) -> bool {
+        self.committed_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= QUIET)
+    }
+
     /// Starts a merge if none is running and one is due.
     pub fn start_if_due(&mut self, archive: &Path) {
         if self.running.is_some() || self.retry_at.is_some_and(|at| Instant::now() < at) {
             return;
         }
-        let quiet = self.committed_at.is_none_or(|at| at.elapsed() >= QUIET);
+        let quiet = self.quiet(Instant::now());
         let known = &mut self.deflated_again;
         if known.len() > 4 * HOLD_UNTIL {
             // Forget the packs merged away since.
@@ -984,6 +991,18 @@ mod tests {
         let dir = packs_of_sizes(&many);
         let due = due(dir.path(), false, &mut |p: &PackFile| import(p)).unwrap();
         assert!(due.iter().any(|p| p.size == 3 * MB), "{due:?}");
+    }
+
+    #[test]
+    fn the_writer_is_quiet_until_it_commits_and_again_after_a_while() {
+        let mut merger = Merger::default();
+        let now = Instant::now();
+        assert!(merger.quiet(now), "nothing committed yet");
+        merger.committing();
+        let committed = merger.committed_at.unwrap();
+        assert!(!merger.quiet(committed));
+        assert!(!merger.quiet(committed + QUIET - Duration::from_millis(1)));
+        assert!(merger.quiet(committed + QUIET));
     }
 
     #[test]
