@@ -28,9 +28,9 @@
 //! Run with `cargo bench --bench http [-- --quick] [--only WORD]`
 //! (`--quick`: 10,000 documents, 5 s runs; `--only`: the runs whose name
 //! holds WORD, e.g. `--only "one word"`, for A/B runs of one endpoint).
-//! Needs `wrk` on PATH (Debian: `apt-get install wrk`): without it the bench says so and fails. Progress and wrk's own
-//! report go to stderr, the markdown table to stdout. `DOCVAULT_LOG` is
-//! passed on to the daemon.
+//! Needs `wrk` on PATH (Debian: `apt-get install wrk`): without it the
+//! bench says so and fails. Progress and wrk's own report go to stderr,
+//! the markdown table to stdout. `DOCVAULT_LOG` is passed on to the daemon.
 
 #[path = "common/mod.rs"]
 #[allow(dead_code)] // each bench uses part of it

@@ -263,6 +263,11 @@ fn whole_kind(entry: &[u8], crc: u32) -> Option<git2::ObjectType> {
     if check.sum() != crc {
         return None;
     }
+    entry_kind(entry)
+}
+
+/// The kind of whole object an entry's header names; None for a delta.
+fn entry_kind(entry: &[u8]) -> Option<git2::ObjectType> {
     match (entry.first()? >> 4) & 7 {
         1 => Some(git2::ObjectType::Commit),
         2 => Some(git2::ObjectType::Tree),
@@ -560,9 +565,8 @@ pub fn deflated_again(pack: &PackFile) -> bool {
         let mut head = [0u8; 16];
         let len = end.saturating_sub(e.offset);
         let wanted = head.len().min(len as usize);
-        let whole = |h: &[u8]| h.first().is_some_and(|b| (1..=4).contains(&((b >> 4) & 7)));
         file.read_exact_at(&mut head[..wanted], e.offset).is_ok()
-            && whole(&head[..wanted])
+            && entry_kind(&head[..wanted]).is_some()
             && !copy_as_is_by_head(&head[..wanted], len)
     })
 }
