@@ -19,6 +19,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::mapped::MappedFiles;
 use tantivy::directory::error::{
     DeleteError, LockError, OpenDirectoryError, OpenReadError, OpenWriteError,
 };
@@ -40,6 +41,8 @@ pub(crate) struct CommitSyncedDirectory {
     unsynced: Arc<Mutex<BTreeSet<PathBuf>>>,
     /// The list of managed files, when it changed since the last commit.
     managed: Arc<Mutex<Option<Vec<u8>>>>,
+    /// The segment files open for reading.
+    mapped: Arc<MappedFiles>,
 }
 
 impl CommitSyncedDirectory {
@@ -49,6 +52,7 @@ impl CommitSyncedDirectory {
             root: root.to_owned(),
             unsynced: Arc::default(),
             managed: Arc::default(),
+            mapped: Arc::default(),
         })
     }
 
@@ -143,12 +147,16 @@ impl TerminatingWrite for UnsyncedFile {
 
 impl Directory for CommitSyncedDirectory {
     fn get_file_handle(&self, path: &Path) -> Result<Arc<dyn FileHandle>, OpenReadError> {
-        self.inner.get_file_handle(path)
+        self.mapped.open(&self.root.join(path))
     }
 
     fn delete(&self, path: &Path) -> Result<(), DeleteError> {
         self.unsynced().remove(path);
-        self.inner.delete(path)
+        let deleted = self.inner.delete(path);
+        // A merged-away segment's pages, which the merge read, need not
+        // wait for the last search on it to go.
+        self.mapped.release(&self.root.join(path));
+        deleted
     }
 
     fn exists(&self, path: &Path) -> Result<bool, OpenReadError> {

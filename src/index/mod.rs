@@ -15,6 +15,7 @@
 //! after sees it.
 
 mod directory;
+mod mapped;
 mod query;
 mod schema;
 mod search;
