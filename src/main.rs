@@ -7,9 +7,11 @@ use clap::Parser;
 /// handle in the process shares a pack's mappings, and they stay while
 /// any handle has the pack open: without a limit, reading each new version
 /// once for text extraction left every pack of a bulk import mapped (150+
-/// MB of resident memory). Reading objects in 4 MiB windows costs nothing
-/// measurable.
-const PACK_MAPPED_LIMIT: usize = 32 << 20;
+/// MB of resident memory). At 32 MiB the mapped packs were still 23-25 MB
+/// of a 10,000-file import's peak RSS; at 8 MiB, downloads in `cargo bench
+/// --bench http` were no slower (15,928-16,656/s against 14,080-15,678/s
+/// back to back). Reading objects in 4 MiB windows costs nothing measurable.
+const PACK_MAPPED_LIMIT: usize = 8 << 20;
 const PACK_WINDOW: usize = 4 << 20;
 
 #[allow(unsafe_code)]
