@@ -168,12 +168,112 @@ pub fn verify_chain(events: &[AuditEvent]) -> std::result::Result<(), ChainError
     Ok(())
 }
 
-/// The events API handlers read (the writer appends to it).
-pub type SharedEvents = Arc<RwLock<Vec<AuditEvent>>>;
+/// Where one audit commit's events are: sequence numbers `first..=last`,
+/// one per line of the blob `blob`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    first: u64,
+    last: u64,
+    blob: Oid,
+}
+
+/// The audit trail as the API pages it: where each audit commit's events
+/// are, and the last event, which the next one chains to. The events
+/// themselves stay in the archive: held in memory they took ~1 KB per
+/// version, so the daemon grew with every version it ever made (10 MB
+/// after a 10,000-file import).
+#[derive(Debug, Default, PartialEq)]
+pub struct Trail {
+    /// In sequence order, without gaps.
+    chunks: Vec<Chunk>,
+    /// The last event's sequence number and hash.
+    last: Option<(u64, String)>,
+}
+
+impl Trail {
+    /// The last event's sequence number (0 for an empty trail).
+    pub fn last_seq(&self) -> u64 {
+        self.last.as_ref().map_or(0, |(seq, _)| *seq)
+    }
+
+    /// The chunks that hold the first `limit` events after `since`.
+    pub fn chunks_after(&self, since: u64, limit: usize) -> Vec<Chunk> {
+        let until = since.saturating_add(limit as u64);
+        let from = self.chunks.partition_point(|c| c.last <= since);
+        self.chunks[from..]
+            .iter()
+            .take_while(|c| c.first <= until)
+            .copied()
+            .collect()
+    }
+
+    fn push(&mut self, events: &[AuditEvent], blob: Oid) {
+        if let (Some(first), Some(last)) = (events.first(), events.last()) {
+            self.chunks.push(Chunk {
+                first: first.seq,
+                last: last.seq,
+                blob,
+            });
+            self.last = Some((last.seq, last.hash.clone()));
+        }
+    }
+}
+
+/// Reads the first `limit` events after `since` from `chunks` (see
+/// [`Trail::chunks_after`]).
+pub fn read_events(
+    repo: &Repository,
+    chunks: &[Chunk],
+    since: u64,
+    limit: usize,
+) -> Result<Vec<AuditEvent>> {
+    let mut events = Vec::new();
+    for chunk in chunks {
+        let blob = git("reading audit events", repo.find_blob(chunk.blob))?;
+        // Line n of a chunk is event first + n: parse only the wanted ones.
+        let skip = usize::try_from((since + 1).saturating_sub(chunk.first)).unwrap_or(usize::MAX);
+        for (line, expected) in event_lines(chunk.blob, blob.content())?
+            .skip(skip)
+            .zip(chunk.first.max(since + 1)..)
+        {
+            if events.len() == limit {
+                return Ok(events);
+            }
+            let event = parse_event(chunk.blob, line)?;
+            if event.seq != expected {
+                return Err(ArchiveError::Record {
+                    commit: chunk.blob,
+                    reason: format!("audit event {} where {expected} belongs", event.seq),
+                });
+            }
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
+/// The non-empty lines of an `events.jsonl` blob.
+fn event_lines(blob: Oid, content: &[u8]) -> Result<impl Iterator<Item = &str>> {
+    let text = std::str::from_utf8(content).map_err(|e| ArchiveError::Record {
+        commit: blob,
+        reason: format!("audit events: {e}"),
+    })?;
+    Ok(text.lines().filter(|l| !l.trim().is_empty()))
+}
+
+fn parse_event(blob: Oid, line: &str) -> Result<AuditEvent> {
+    serde_json::from_str(line).map_err(|e| ArchiveError::Record {
+        commit: blob,
+        reason: format!("audit event: {e}"),
+    })
+}
+
+/// The trail the API reads (the writer appends to it).
+pub type SharedEvents = Arc<RwLock<Trail>>;
 
 /// The audit log, as the writer holds it.
 pub struct AuditLog {
-    events: SharedEvents,
+    trail: SharedEvents,
     /// Per share, the last archive commit whose versions are all logged.
     absorbed: BTreeMap<String, String>,
 }
@@ -188,17 +288,18 @@ fn git<T>(what: &str, r: std::result::Result<T, git2::Error>) -> Result<T> {
 }
 
 impl AuditLog {
-    /// Reads the whole log from the archive (oldest first).
+    /// Finds where the archive's log keeps its events (reading only each
+    /// audit commit's first and last event).
     pub fn load(archive: &Archive) -> Result<AuditLog> {
-        let (events, absorbed) = read_log(archive.repo())?;
+        let (trail, absorbed) = read_trail(archive.repo())?;
         Ok(AuditLog {
-            events: Arc::new(RwLock::new(events)),
+            trail: Arc::new(RwLock::new(trail)),
             absorbed,
         })
     }
 
     pub fn events(&self) -> SharedEvents {
-        self.events.clone()
+        self.trail.clone()
     }
 
     pub fn absorbed(&self) -> &BTreeMap<String, String> {
@@ -240,9 +341,13 @@ impl AuditLog {
         if drafts.is_empty() && absorbed.is_empty() {
             return Ok(());
         }
-        let pending = self.pending(drafts, absorbed);
-        write_commit(archive, &pending.events, &pending.absorbed, durable)?;
-        self.applied(pending);
+        let (events, absorbed) = self.pending(drafts, absorbed);
+        let blob = write_commit(archive, &events, &absorbed, durable)?;
+        self.applied(Pending {
+            events,
+            blob,
+            absorbed,
+        });
         Ok(())
     }
 
@@ -257,39 +362,51 @@ impl AuditLog {
         drafts: Vec<Draft>,
         absorbed: &[(String, Oid)],
     ) -> Result<(crate::archive::AlsoRef, Pending)> {
-        let pending = self.pending(drafts, absorbed);
+        let (events, absorbed) = self.pending(drafts, absorbed);
         let parent = head(archive.repo())?;
         if let Some(parent) = parent {
             archive.seed(stage, parent)?;
         }
-        let commit = build_commit(stage, &pending.events, &pending.absorbed, parent)?;
+        let (commit, blob) = build_commit(stage, &events, &absorbed, parent)?;
         let also = crate::archive::AlsoRef {
             name: AUDIT_REF,
             target: commit,
             expected: parent,
             paths: vec![EVENTS_FILE.into(), ABSORBED_FILE.into()],
         };
-        Ok((also, pending))
+        Ok((
+            also,
+            Pending {
+                events,
+                blob,
+                absorbed,
+            },
+        ))
     }
 
     /// Takes in events whose audit commit is now the log's head.
     pub fn applied(&mut self, pending: Pending) {
         self.absorbed = pending.absorbed;
-        self.events
+        self.trail
             .write()
             .expect("events lock")
-            .extend(pending.events);
+            .push(&pending.events, pending.blob);
     }
 
     /// The events `drafts` become after the log's last one, and the
     /// absorbed heads after `absorbed`.
-    fn pending(&self, drafts: Vec<Draft>, absorbed: &[(String, Oid)]) -> Pending {
-        let (mut seq, mut prev) = {
-            let events = self.events.read().expect("events lock");
-            events
-                .last()
-                .map_or((0, GENESIS.to_owned()), |e| (e.seq, e.hash.clone()))
-        };
+    fn pending(
+        &self,
+        drafts: Vec<Draft>,
+        absorbed: &[(String, Oid)],
+    ) -> (Vec<AuditEvent>, BTreeMap<String, String>) {
+        let (mut seq, mut prev) = self
+            .trail
+            .read()
+            .expect("events lock")
+            .last
+            .clone()
+            .unwrap_or_else(|| (0, GENESIS.to_owned()));
         let mut events = Vec::with_capacity(drafts.len());
         for d in drafts {
             seq += 1;
@@ -313,17 +430,16 @@ impl AuditLog {
         for (share, head) in absorbed {
             absorbed_after.insert(share.clone(), head.to_string());
         }
-        Pending {
-            events,
-            absorbed: absorbed_after,
-        }
+        (events, absorbed_after)
     }
 }
 
-/// Events written to the archive but not yet in the log's memory.
+/// Events written to the archive but not yet in the log's trail.
 #[derive(Debug)]
 pub struct Pending {
     events: Vec<AuditEvent>,
+    /// Their `events.jsonl` blob.
+    blob: Oid,
     absorbed: BTreeMap<String, String>,
 }
 
@@ -342,10 +458,10 @@ fn write_commit(
     events: &[AuditEvent],
     absorbed: &BTreeMap<String, String>,
     durable: bool,
-) -> Result<()> {
+) -> Result<Oid> {
     let repo = archive.repo();
     let parent = head(repo)?;
-    let commit = build_commit(repo, events, absorbed, parent)?;
+    let (commit, blob) = build_commit(repo, events, absorbed, parent)?;
     if durable {
         archive.sync()?;
     }
@@ -359,16 +475,17 @@ fn write_commit(
             repo.reference(AUDIT_REF, commit, false, "docvault: audit"),
         )?,
     };
-    Ok(())
+    Ok(blob)
 }
 
-/// Writes the objects of an audit commit on top of `parent` into `repo`.
+/// Writes the objects of an audit commit on top of `parent` into `repo`;
+/// returns the commit and its events' blob.
 fn build_commit(
     repo: &Repository,
     events: &[AuditEvent],
     absorbed: &BTreeMap<String, String>,
     parent: Option<Oid>,
-) -> Result<Oid> {
+) -> Result<(Oid, Oid)> {
     let mut lines = String::new();
     for e in events {
         lines.push_str(&serde_json::to_string(e).expect("events serialize"));
@@ -404,18 +521,29 @@ fn build_commit(
         _ => "audit: absorbed commits\n".to_owned(),
     };
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    git(
+    let commit = git(
         "writing audit commit",
         repo.commit(None, &sig, &sig, &message, &tree, &parents),
-    )
+    )?;
+    Ok((commit, events_blob))
 }
 
 /// Every event in the archive's log (oldest first) and its absorbed heads.
 pub fn read_log(repo: &Repository) -> Result<(Vec<AuditEvent>, BTreeMap<String, String>)> {
+    let (trail, absorbed) = read_trail(repo)?;
+    let all = usize::try_from(trail.last_seq()).unwrap_or(usize::MAX);
+    let events = read_events(repo, &trail.chunks, 0, all)?;
+    Ok((events, absorbed))
+}
+
+/// Where the archive's log keeps its events, and its absorbed heads: walks
+/// the audit commits, reading each one's first and last event.
+fn read_trail(repo: &Repository) -> Result<(Trail, BTreeMap<String, String>)> {
     let Ok(head) = repo.refname_to_id(AUDIT_REF) else {
-        return Ok((Vec::new(), BTreeMap::new()));
+        return Ok((Trail::default(), BTreeMap::new()));
     };
     let mut chunks = Vec::new();
+    let mut last = None;
     let mut absorbed = None;
     let mut next = Some(head);
     while let Some(id) = next {
@@ -435,25 +563,28 @@ pub fn read_log(repo: &Repository) -> Result<(Vec<AuditEvent>, BTreeMap<String, 
         }
         if let Some(entry) = tree.get_name(EVENTS_FILE) {
             let blob = git("reading audit events", repo.find_blob(entry.id()))?;
-            let text = std::str::from_utf8(blob.content()).map_err(|e| ArchiveError::Record {
-                commit: id,
-                reason: format!("audit events: {e}"),
-            })?;
-            let mut chunk = Vec::new();
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                chunk.push(serde_json::from_str::<AuditEvent>(line).map_err(|e| {
-                    ArchiveError::Record {
-                        commit: id,
-                        reason: format!("audit event: {e}"),
-                    }
-                })?);
+            let mut lines = event_lines(entry.id(), blob.content())?;
+            if let Some(first) = lines.next() {
+                let first = parse_event(entry.id(), first)?;
+                let last_event = match lines.last() {
+                    Some(line) => parse_event(entry.id(), line)?,
+                    None => first.clone(),
+                };
+                if last.is_none() {
+                    last = Some((last_event.seq, last_event.hash.clone()));
+                }
+                chunks.push(Chunk {
+                    first: first.seq,
+                    last: last_event.seq,
+                    blob: entry.id(),
+                });
             }
-            chunks.push(chunk);
         }
         next = commit.parent_ids().next();
     }
-    let events = chunks.into_iter().rev().flatten().collect();
-    Ok((events, absorbed.unwrap_or_default()))
+    chunks.reverse();
+    let trail = Trail { chunks, last };
+    Ok((trail, absorbed.unwrap_or_default()))
 }
 
 #[cfg(test)]
@@ -487,15 +618,63 @@ mod tests {
             &[("alpha".into(), head)],
         )
         .unwrap();
-        let events = log.events().read().unwrap().clone();
+        let (events, _) = read_log(archive.repo()).unwrap();
         assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(events[0].prev, GENESIS);
         assert_eq!(events[1].prev, events[0].hash);
         verify_chain(&events).unwrap();
 
         let again = AuditLog::load(&archive).unwrap();
-        assert_eq!(*again.events().read().unwrap(), events);
+        assert_eq!(
+            *again.events().read().unwrap(),
+            *log.events().read().unwrap()
+        );
+        assert_eq!(again.events().read().unwrap().last_seq(), 3);
         assert_eq!(again.absorbed()["alpha"], head.to_string());
+    }
+
+    #[test]
+    fn pages_of_the_trail_are_read_from_the_archive() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::open_or_init(&tmp.path().join("a.git")).unwrap();
+        let mut log = AuditLog::load(&archive).unwrap();
+        // Audit commits of 1, 3, 2 and 5 events, and one of none.
+        for n in [1, 3, 2, 0, 5] {
+            let drafts = (0..n)
+                .map(|i| draft("modified", &format!("u{i}")))
+                .collect();
+            let head = Oid::from_str("0123456789012345678901234567890123456789").unwrap();
+            log.append(&archive, drafts, &[("alpha".into(), head)])
+                .unwrap();
+        }
+        let (all, _) = read_log(archive.repo()).unwrap();
+        assert_eq!(all.len(), 11);
+        verify_chain(&all).unwrap();
+        let trail = log.events();
+        let trail = trail.read().unwrap();
+        assert_eq!(trail.last_seq(), 11);
+        for since in 0..=12 {
+            for limit in 1..=12 {
+                let chunks = trail.chunks_after(since, limit);
+                let page = read_events(archive.repo(), &chunks, since, limit).unwrap();
+                let expected: Vec<AuditEvent> = all
+                    .iter()
+                    .skip(since as usize)
+                    .take(limit)
+                    .cloned()
+                    .collect();
+                assert_eq!(page, expected, "since {since}, limit {limit}");
+                // Only the chunks the page needs are read.
+                assert!(chunks.len() <= expected.len().max(1) + 1);
+            }
+        }
+        // The next event chains to the last one.
+        drop(trail);
+        log.append(&archive, vec![draft("restored", "ed")], &[])
+            .unwrap();
+        let (all, _) = read_log(archive.repo()).unwrap();
+        assert_eq!(all.len(), 12);
+        verify_chain(&all).unwrap();
     }
 
     fn one_file_batch(archive: &Archive, text: &str) -> Vec<crate::archive::Staged> {
@@ -537,9 +716,13 @@ mod tests {
             .unwrap();
         assert!(moved);
         log.applied(pending.unwrap());
-        let again = AuditLog::load(&Archive::open(archive.path()).unwrap()).unwrap();
-        let events = again.events().read().unwrap().clone();
-        assert_eq!(events, *log.events().read().unwrap());
+        let reopened = Archive::open(archive.path()).unwrap();
+        let again = AuditLog::load(&reopened).unwrap();
+        assert_eq!(
+            *again.events().read().unwrap(),
+            *log.events().read().unwrap()
+        );
+        let (events, _) = read_log(reopened.repo()).unwrap();
         assert_eq!(
             events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
             ["hold_added", "created"]
@@ -570,10 +753,10 @@ mod tests {
         assert!(!moved, "the audit ref did not move over the other append");
         assert_eq!(archive.branch_head("alpha").unwrap(), Some(commit));
         log = AuditLog::load(&archive).unwrap();
-        let kinds: Vec<String> = log
-            .events()
-            .read()
+        assert_eq!(log.events().read().unwrap().last_seq(), 1);
+        let kinds: Vec<String> = read_log(archive.repo())
             .unwrap()
+            .0
             .iter()
             .map(|e| e.kind.clone())
             .collect();
@@ -589,7 +772,7 @@ mod tests {
             .map(|i| draft("modified", &format!("u{i}")))
             .collect();
         log.append(&archive, drafts, &[]).unwrap();
-        let events = log.events().read().unwrap().clone();
+        let (events, _) = read_log(archive.repo()).unwrap();
 
         let mut changed = events.clone();
         changed[1].actor = "mallory".into();

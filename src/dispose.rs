@@ -1379,8 +1379,7 @@ pub(crate) mod tests {
 
         let audit = AuditLog::load(&archive).unwrap();
         assert_eq!(audit.absorbed().get("alpha"), Some(&alpha));
-        let events = audit.events();
-        let events = events.read().unwrap();
+        let (events, _) = crate::audit::read_log(archive.repo()).unwrap();
         crate::audit::verify_chain(&events).unwrap();
         let disposed: Vec<(String, u32)> = events
             .iter()

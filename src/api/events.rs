@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Work};
 use crate::audit::AuditEvent;
 
 /// The most events one page holds.
@@ -53,12 +53,20 @@ pub async fn events(
             "limit must be between 1 and {MAX_EVENTS}"
         )));
     }
-    let all = state.events.read().expect("events lock");
-    // seq n sits at index n - 1: the log has no gaps.
-    let start = usize::try_from(q.since)
-        .unwrap_or(usize::MAX)
-        .min(all.len());
-    let events: Vec<AuditEvent> = all[start..].iter().take(limit).cloned().collect();
-    let next = events.last().map_or(q.since, |e| e.seq);
+    let since = q.since;
+    let chunks = state
+        .events
+        .read()
+        .expect("events lock")
+        .chunks_after(since, limit);
+    let readers = state.archive.clone();
+    let read = super::on_cpu(&state, Work::Long, move || {
+        readers.with(|archive| crate::audit::read_events(archive.repo(), &chunks, since, limit))
+    });
+    let events = match read.await? {
+        Ok(Ok(events)) => events,
+        Ok(Err(e)) | Err(e) => return Err(ApiError::internal(e)),
+    };
+    let next = events.last().map_or(since, |e| e.seq);
     Ok(Json(EventPage { events, next }))
 }
