@@ -528,11 +528,18 @@ fn build_commit(
     Ok((commit, events_blob))
 }
 
-/// Every event in the archive's log (oldest first) and its absorbed heads.
+/// Every event in the archive's log (oldest first) and its absorbed heads:
+/// every line of every audit commit, as it is (judging the sequence is
+/// [`verify_chain`]'s).
 pub fn read_log(repo: &Repository) -> Result<(Vec<AuditEvent>, BTreeMap<String, String>)> {
     let (trail, absorbed) = read_trail(repo)?;
-    let all = usize::try_from(trail.last_seq()).unwrap_or(usize::MAX);
-    let events = read_events(repo, &trail.chunks, 0, all)?;
+    let mut events = Vec::new();
+    for chunk in &trail.chunks {
+        let blob = git("reading audit events", repo.find_blob(chunk.blob))?;
+        for line in event_lines(chunk.blob, blob.content())? {
+            events.push(parse_event(chunk.blob, line)?);
+        }
+    }
     Ok((events, absorbed))
 }
 
@@ -583,6 +590,15 @@ fn read_trail(repo: &Repository) -> Result<(Trail, BTreeMap<String, String>)> {
         next = commit.parent_ids().next();
     }
     chunks.reverse();
+    // Each commit's events follow on from the one before's: what paging by
+    // sequence number relies on. A log that breaks this still loads (the
+    // daemon keeps versioning); `docvault verify` names the break.
+    let follows = chunks.windows(2).all(|w| w[1].first == w[0].last + 1);
+    if !follows || chunks.first().is_some_and(|c| c.first != 1) {
+        tracing::warn!(
+            "the audit trail's sequence numbers have a gap or repeat; run `docvault verify`"
+        );
+    }
     let trail = Trail { chunks, last };
     Ok((trail, absorbed.unwrap_or_default()))
 }

@@ -1,5 +1,6 @@
 //! Where the index files live: tantivy's memory-mapped directory, made
-//! durable once per index commit instead of once per file.
+//! durable once per index commit instead of once per file, and read
+//! through [`MappedFiles`] (whose merges' pages do not stay resident).
 //!
 //! tantivy's own directory syncs every segment file as it is closed, and
 //! rewrites (create, sync, rename) its list of managed files for every new

@@ -132,8 +132,10 @@ struct MappedFile {
     /// The whole file's mapping (empty for an empty file, which cannot
     /// be mapped).
     bytes: OwnedBytes,
-    /// The file itself, for reads that get a mapping of their own.
-    file: File,
+    /// The file itself, for reads that get a mapping of their own: kept
+    /// open only for a shared mapping of a file that large (one descriptor
+    /// per index file would count against the process's open-file limit).
+    file: Option<File>,
     /// A merge's mapping (None for a shared one): reads are counted there.
     merge: Option<Arc<MergeReads>>,
 }
@@ -152,6 +154,8 @@ impl MappedFile {
         } else {
             OwnedBytes::new(map(&file, 0, None).map_err(error)?)
         };
+        let large = usize::try_from(len).map_or(true, |len| len >= OWN_MAPPING_BYTES);
+        let file = (merge.is_none() && large).then_some(file);
         Ok(MappedFile { bytes, file, merge })
     }
 
@@ -202,15 +206,19 @@ impl FileHandle for MappedFile {
             merge.read(range.len());
             return Ok(self.bytes.slice(range));
         }
-        if range.len() < OWN_MAPPING_BYTES {
+        let Some(file) = self
+            .file
+            .as_ref()
+            .filter(|_| range.len() >= OWN_MAPPING_BYTES)
+        else {
             return Ok(self.bytes.slice(range));
-        }
+        };
         // (Panics on a range past the end, as the shared mapping's slice does.)
         assert!(
             range.end <= self.bytes.len(),
             "read past an index file's end"
         );
-        let own = map(&self.file, range.start as u64, Some(range.len()))?;
+        let own = map(file, range.start as u64, Some(range.len()))?;
         Ok(OwnedBytes::new(own))
     }
 }
