@@ -247,6 +247,35 @@ fn is_segment_file(name: &Path) -> bool {
 mod tests {
     use super::*;
 
+    /// `MappedFiles` tells a merge's reads by the name of tantivy's merge
+    /// threads: a tantivy whose merges run elsewhere would keep their pages
+    /// resident again, and fail here.
+    #[test]
+    fn tantivy_merges_open_their_files_on_its_merge_threads() {
+        use tantivy::schema::{Schema, TEXT};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CommitSyncedDirectory::open(tmp.path()).unwrap();
+        let mut schema = Schema::builder();
+        let body = schema.add_text_field("body", TEXT);
+        let index =
+            tantivy::Index::create(dir.clone(), schema.build(), Default::default()).unwrap();
+        let mut writer: tantivy::IndexWriter =
+            index.writer_with_num_threads(1, 15_000_000).unwrap();
+        let mut policy = tantivy::indexer::LogMergePolicy::default();
+        policy.set_min_num_segments(2);
+        writer.set_merge_policy(Box::new(policy));
+        for i in 0..4 {
+            writer
+                .add_document(tantivy::doc!(body => format!("plan {i}")))
+                .unwrap();
+            writer.commit().unwrap();
+        }
+        writer.wait_merging_threads().unwrap();
+        assert!(dir.mapped.merge_opens() > 0, "no merge opened a file");
+        let segments = index.searchable_segment_ids().unwrap().len();
+        assert!(segments < 4, "{segments} segments: none merged");
+    }
+
     #[test]
     fn segment_files_are_recognized_by_name() {
         let id = "0efdc7b332744b7a9ff910836eb9d026";

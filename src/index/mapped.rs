@@ -2,33 +2,29 @@
 //! directory does, but so that the pages a merge reads leave the daemon's
 //! resident memory once the merge is done with them.
 //!
-//! A merge reads every page of the segments it merges. Through one shared
-//! mapping per file, those pages stay resident (and counted in the daemon's
-//! RSS) until the last reader of the file goes: after the merge, until the
-//! reader reloads. At the peak of a 10,000-file import that was 68–77 MB of
-//! merged-away segments. So:
-//!
-//! - a read of [`OWN_MAPPING_BYTES`] or more (the merge of a document store
-//!   reads the whole store at once, a term dictionary's scan the whole
-//!   dictionary) gets a mapping of its own, unmapped when tantivy drops it;
-//! - when a file is deleted (its segment was merged away) the pages of its
-//!   shared mapping are dropped at once ([`MappedFiles::release`]). A search
-//!   still using it reads them again from the page cache: the file's
-//!   contents stay until the last mapping goes.
+//! A merge reads every page of the segments it merges. Through tantivy's
+//! one shared mapping per file, those pages stayed resident (and counted in
+//! the daemon's RSS) until the last reader of the file went: after the
+//! merge, until the reader reloaded. At the peak of a 10,000-file import
+//! that was 68–77 MB of merged-away segments. So:
 //!
 //! - a merge (on one of tantivy's merge threads) maps the files it merges
 //!   for itself and reads them once, front to back: every
 //!   [`MERGE_DROP_EVERY`] bytes merges read, the pages of every file they
-//!   have mapped are dropped. Otherwise the postings and term dictionaries
-//!   of every merged segment piled up until the merge ended (21 MB at the
-//!   peak of the import).
+//!   have mapped are dropped (a whole document store is stacked in one
+//!   read, postings are read term by term);
+//! - when a file is deleted (its segment was merged away) the pages of its
+//!   shared mapping are dropped at once ([`MappedFiles::release`]);
+//! - a search's read of [`OWN_MAPPING_BYTES`] or more (a term dictionary
+//!   scanned for a prefix, a very long postings list) gets a mapping of its
+//!   own, unmapped when tantivy drops it.
 //!
 //! The smaller reads of searches share one mapping per file, as in tantivy.
 //!
 //! Dropping a read-only shared file mapping's pages (`MADV_DONTNEED`)
 //! never changes what the mapping reads: a page read again is faulted in
-//! from the page cache, with the file's bytes. Slices handed out before
-//! stay valid.
+//! from the page cache, with the file's bytes (a deleted file's too, while
+//! it is mapped). Slices handed out before stay valid.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -64,6 +60,8 @@ pub(crate) struct MappedFiles {
 struct MergeReads {
     files: Mutex<Vec<Weak<MappedFile>>>,
     read: AtomicUsize,
+    /// Files merges opened so far.
+    opened: AtomicUsize,
 }
 
 impl MergeReads {
@@ -93,6 +91,7 @@ impl MappedFiles {
             .is_some_and(|name| name.starts_with(MERGE_THREAD));
         if merging {
             let file = Arc::new(MappedFile::open(path, Some(self.merges.clone()))?);
+            self.merges.opened.fetch_add(1, Ordering::Relaxed);
             let mut files = self
                 .merges
                 .files
@@ -110,6 +109,12 @@ impl MappedFiles {
         open.retain(|_, file| file.strong_count() > 0);
         open.insert(path.to_owned(), Arc::downgrade(&file));
         Ok(file)
+    }
+
+    /// How many files merges have opened.
+    #[cfg(test)]
+    pub(crate) fn merge_opens(&self) -> usize {
+        self.merges.opened.load(Ordering::Relaxed)
     }
 
     /// Drops the resident pages of the file at `path`'s shared mapping, if
