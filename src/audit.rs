@@ -184,7 +184,7 @@ pub struct Chunk {
 /// after a 10,000-file import).
 #[derive(Debug, Default, PartialEq)]
 pub struct Trail {
-    /// In sequence order, without gaps.
+    /// In sequence order (and without gaps, in a sound log).
     chunks: Vec<Chunk>,
     /// The last event's sequence number and hash.
     last: Option<(u64, String)>,
@@ -532,25 +532,65 @@ fn build_commit(
 /// every line of every audit commit, as it is (judging the sequence is
 /// [`verify_chain`]'s).
 pub fn read_log(repo: &Repository) -> Result<(Vec<AuditEvent>, BTreeMap<String, String>)> {
-    let (trail, absorbed) = read_trail(repo)?;
-    let mut events = Vec::new();
-    for chunk in &trail.chunks {
-        let blob = git("reading audit events", repo.find_blob(chunk.blob))?;
-        for line in event_lines(chunk.blob, blob.content())? {
-            events.push(parse_event(chunk.blob, line)?);
-        }
-    }
+    let mut chunks = Vec::new();
+    let absorbed = walk_log(repo, |blob, content| {
+        let chunk: Result<Vec<AuditEvent>> = event_lines(blob, content)?
+            .map(|line| parse_event(blob, line))
+            .collect();
+        chunks.push(chunk?);
+        Ok(())
+    })?;
+    let events = chunks.into_iter().rev().flatten().collect();
     Ok((events, absorbed))
 }
 
-/// Where the archive's log keeps its events, and its absorbed heads: walks
-/// the audit commits, reading each one's first and last event.
+/// Where the archive's log keeps its events, and its absorbed heads:
+/// reads each audit commit's first and last event.
 fn read_trail(repo: &Repository) -> Result<(Trail, BTreeMap<String, String>)> {
-    let Ok(head) = repo.refname_to_id(AUDIT_REF) else {
-        return Ok((Trail::default(), BTreeMap::new()));
-    };
     let mut chunks = Vec::new();
     let mut last = None;
+    let absorbed = walk_log(repo, |blob, content| {
+        let mut lines = event_lines(blob, content)?;
+        if let Some(first) = lines.next() {
+            let first = parse_event(blob, first)?;
+            let last_event = match lines.last() {
+                Some(line) => parse_event(blob, line)?,
+                None => first.clone(),
+            };
+            if last.is_none() {
+                last = Some((last_event.seq, last_event.hash.clone()));
+            }
+            chunks.push(Chunk {
+                first: first.seq,
+                last: last_event.seq,
+                blob,
+            });
+        }
+        Ok(())
+    })?;
+    chunks.reverse();
+    // Each commit's events follow on from the one before's: what paging by
+    // sequence number relies on. A log that breaks this still loads (the
+    // daemon keeps versioning); `docvault verify` names the break.
+    let follows = chunks.windows(2).all(|w| w[1].first == w[0].last + 1);
+    if !follows || chunks.first().is_some_and(|c| c.first != 1) {
+        tracing::warn!(
+            "the audit trail's sequence numbers have a gap or repeat; run `docvault verify`"
+        );
+    }
+    Ok((Trail { chunks, last }, absorbed))
+}
+
+/// Walks the audit commits from the newest, handing `each` every commit's
+/// events blob (its id and bytes); returns the newest commit's absorbed
+/// heads.
+fn walk_log(
+    repo: &Repository,
+    mut each: impl FnMut(Oid, &[u8]) -> Result<()>,
+) -> Result<BTreeMap<String, String>> {
+    let Ok(head) = repo.refname_to_id(AUDIT_REF) else {
+        return Ok(BTreeMap::new());
+    };
     let mut absorbed = None;
     let mut next = Some(head);
     while let Some(id) = next {
@@ -570,37 +610,11 @@ fn read_trail(repo: &Repository) -> Result<(Trail, BTreeMap<String, String>)> {
         }
         if let Some(entry) = tree.get_name(EVENTS_FILE) {
             let blob = git("reading audit events", repo.find_blob(entry.id()))?;
-            let mut lines = event_lines(entry.id(), blob.content())?;
-            if let Some(first) = lines.next() {
-                let first = parse_event(entry.id(), first)?;
-                let last_event = match lines.last() {
-                    Some(line) => parse_event(entry.id(), line)?,
-                    None => first.clone(),
-                };
-                if last.is_none() {
-                    last = Some((last_event.seq, last_event.hash.clone()));
-                }
-                chunks.push(Chunk {
-                    first: first.seq,
-                    last: last_event.seq,
-                    blob: entry.id(),
-                });
-            }
+            each(entry.id(), blob.content())?;
         }
         next = commit.parent_ids().next();
     }
-    chunks.reverse();
-    // Each commit's events follow on from the one before's: what paging by
-    // sequence number relies on. A log that breaks this still loads (the
-    // daemon keeps versioning); `docvault verify` names the break.
-    let follows = chunks.windows(2).all(|w| w[1].first == w[0].last + 1);
-    if !follows || chunks.first().is_some_and(|c| c.first != 1) {
-        tracing::warn!(
-            "the audit trail's sequence numbers have a gap or repeat; run `docvault verify`"
-        );
-    }
-    let trail = Trail { chunks, last };
-    Ok((trail, absorbed.unwrap_or_default()))
+    Ok(absorbed.unwrap_or_default())
 }
 
 #[cfg(test)]
