@@ -47,7 +47,8 @@ use schema::Fields;
 const DOC_STORE_BLOCK_BYTES: usize = 4096;
 /// The writer's memory budget, split over its threads.
 const WRITER_HEAP_BYTES: usize = 50_000_000;
-/// Text held for uncommitted entries before the index commits on its own.
+/// Text handed to the writer since the last commit before the index commits
+/// on its own.
 const PENDING_TEXT_LIMIT: usize = 64 * 1024 * 1024;
 /// Operations handed to the writer at once: batches this size keep both
 /// indexing threads busy during a bulk import.
@@ -115,6 +116,13 @@ pub enum IndexError {
     Tantivy(#[from] TantivyError),
 }
 
+/// An uncommitted change of one version's entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Added,
+    Removed,
+}
+
 /// What an index commit records beside the documents.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Payload {
@@ -130,9 +138,12 @@ pub struct Index {
     fields: Fields,
     parser: Arc<Parser>,
     absorbed: BTreeMap<String, String>,
-    /// Entries added (Some) or removed (None) since the last commit, by
-    /// version key: `supersede` finds what the reader does not see yet.
-    pending: HashMap<String, Option<Entry>>,
+    /// Entries added or removed since the last commit, by version key:
+    /// `supersede` finds what the reader does not see yet. (Only the mark:
+    /// an import's pending texts were megabytes held twice, here and in the
+    /// writer.)
+    pending: HashMap<String, Pending>,
+    /// Text added since the last commit.
     pending_text: usize,
     /// Whether `clear` ran since the last commit, and the shares
     /// `clear_share` emptied: the reader still shows their entries.
@@ -212,9 +223,7 @@ impl Index {
         self.push(UserOperation::Delete(self.version_term(&key)))?;
         self.push(UserOperation::Add(doc))?;
         self.pending_text += entry.text.len();
-        if let Some(Some(old)) = self.pending.insert(key, Some(entry)) {
-            self.pending_text -= old.text.len();
-        }
+        self.pending.insert(key, Pending::Added);
         if self.pending_text > PENDING_TEXT_LIMIT {
             self.commit_with(self.absorbed.clone())?;
         }
@@ -239,20 +248,17 @@ impl Index {
             path: path.to_owned(),
             version,
         };
-        let mut entry = match self.pending.remove(&key) {
-            Some(Some(entry)) => {
-                self.pending_text -= entry.text.len();
-                entry
-            }
-            Some(None) => {
-                self.pending.insert(key, None);
-                return Err(not_indexed());
-            }
+        match self.pending.get(&key) {
+            Some(Pending::Removed) => return Err(not_indexed()),
+            // Added since the last commit: the reader sees it once committed.
+            // (Rare: a version superseded within an index commit's interval.)
+            Some(Pending::Added) => self.commit_with(self.absorbed.clone())?,
             None if self.cleared_all || self.cleared_shares.contains(share) => {
                 return Err(not_indexed());
             }
-            None => self.committed(&key)?.ok_or_else(not_indexed)?,
-        };
+            None => {}
+        }
+        let mut entry = self.committed(&key)?.ok_or_else(not_indexed)?;
         entry.valid_to = Some(at);
         self.add(entry)
     }
@@ -261,9 +267,7 @@ impl Index {
     pub fn remove(&mut self, share: &str, path: &str, version: u32) -> Result<(), IndexError> {
         let key = schema::version_key(share, path, version);
         self.push(UserOperation::Delete(self.version_term(&key)))?;
-        if let Some(Some(old)) = self.pending.insert(key, None) {
-            self.pending_text -= old.text.len();
-        }
+        self.pending.insert(key, Pending::Removed);
         Ok(())
     }
 
@@ -361,7 +365,6 @@ impl Index {
         self.flush_ops()?;
         self.writer.delete_query(Box::new(AllQuery))?;
         self.pending.clear();
-        self.pending_text = 0;
         self.cleared_all = true;
         Ok(())
     }
@@ -372,13 +375,7 @@ impl Index {
         self.push(UserOperation::Delete(term))?;
         self.cleared_shares.insert(share.to_owned());
         let prefix = format!("{share}\0");
-        for (key, entry) in self.pending.iter_mut() {
-            if key.starts_with(&prefix) {
-                if let Some(old) = entry.take() {
-                    self.pending_text -= old.text.len();
-                }
-            }
-        }
+        self.pending.retain(|key, _| !key.starts_with(&prefix));
         Ok(())
     }
 

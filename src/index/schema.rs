@@ -141,7 +141,15 @@ pub(crate) fn time(nanos: i64) -> SystemTime {
 
 /// The tantivy document of a version.
 pub(crate) fn document(f: &Fields, e: &Entry) -> TantivyDocument {
-    let mut d = TantivyDocument::default();
+    // Sized up front: grown by doubling from tantivy's 1 KiB, a document's
+    // buffer had up to twice its text's size, and an import holds hundreds.
+    let strings = [&e.share, &e.path, &e.mime, &e.status, &e.text]
+        .into_iter()
+        .chain(e.title.as_ref())
+        .chain(e.author.as_ref())
+        .map(|s| s.len())
+        .sum::<usize>();
+    let mut d = TantivyDocument::with_capacity(strings + 4 * (e.share.len() + e.path.len()) + 512);
     let key = doc_key(&e.share, &e.path);
     d.add_text(f.share, &e.share);
     d.add_text(f.path_raw, &e.path);

@@ -427,6 +427,32 @@ fn a_cleared_share_cannot_be_superseded_back_to_life() {
         ..q("words")
     });
     assert_eq!(history.total, 0);
+
+    // Added again after the clear (a reindex), an entry can be superseded
+    // before any commit, and keeps its text.
+    f.index.clear_share("alpha").unwrap();
+    f.index
+        .add(entry("alpha", "a.txt", 1, "new words"))
+        .unwrap();
+    f.index.supersede("alpha", "a.txt", 1, at(400, 0)).unwrap();
+    f.index.remove("alpha", "a.txt", 1).unwrap();
+    let err = f
+        .index
+        .supersede("alpha", "a.txt", 1, at(500, 0))
+        .unwrap_err();
+    assert!(matches!(err, IndexError::NotIndexed { .. }), "{err}");
+    f.index
+        .add(entry("alpha", "a.txt", 1, "newer words"))
+        .unwrap();
+    f.index.supersede("alpha", "a.txt", 1, at(600, 0)).unwrap();
+    f.commit();
+    let history = f.search(&Query {
+        all_versions: true,
+        ..q("newer")
+    });
+    assert_eq!(history.total, 1);
+    assert!(!history.hits[0].current);
+    assert_eq!(f.search(&q("words")).total, 0);
 }
 
 #[test]
