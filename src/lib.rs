@@ -13,6 +13,7 @@
 //! stages together; [`metrics`] counts and times what they do for
 //! `GET /metrics`.
 
+pub mod alloc;
 pub mod api;
 pub mod archive;
 pub mod audit;

@@ -33,8 +33,9 @@ fn limit_mapped_packs() {
 /// every block of 128 KiB or more (see `docvault::memory`) was a fresh
 /// mapping whose pages fault in again. (libgit2 and the other C code keep
 /// glibc's allocator, which `docvault::memory` still tunes and trims.)
+/// Large zeroed blocks are mappings of their own: see `docvault::alloc`.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: docvault::alloc::Allocator = docvault::alloc::Allocator;
 
 /// mimalloc's option numbers (`mi_option_e` in mimalloc 3's `mimalloc.h`;
 /// the bindings name only the older ones). A test of the binary checks,
