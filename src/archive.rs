@@ -1056,6 +1056,8 @@ pub struct Preparer {
     z: flate2::Compress,
     /// Stores without deflating (zlib level 0), for [`looks_compressed`] content.
     store: flate2::Compress,
+    /// Where entries are deflated (see [`deflate_entry`]).
+    scratch: Vec<u8>,
 }
 
 impl Default for Preparer {
@@ -1063,6 +1065,7 @@ impl Default for Preparer {
         Preparer {
             z: flate2::Compress::new(flate2::Compression::new(COMMIT_COMPRESSION), true),
             store: flate2::Compress::new(flate2::Compression::none(), true),
+            scratch: Vec::new(),
         }
     }
 }
@@ -1135,45 +1138,53 @@ impl Preparer {
         } else {
             &mut self.z
         };
+        let crc = deflate_entry(z, ObjectType::Blob, data, &mut self.scratch)?;
         Ok(PreparedBlob {
             blob: StoredBlob {
                 oid: blob_id(data),
                 sha256: Sha256::digest(data).into(),
                 size: data.len() as u64,
             },
-            entry: deflate_entry(z, ObjectType::Blob, data)?,
+            entry: PackEntry {
+                crc,
+                bytes: self.scratch.clone(),
+            },
         })
     }
 }
 
-/// A pack entry of an object of `kind` holding `data`: the entry header,
-/// then `data` deflated by `z` (reset first; one deflate state serves many
-/// entries, since making one allocates and clears a few hundred KiB, more
-/// than deflating a small object costs).
-fn deflate_entry(z: &mut flate2::Compress, kind: ObjectType, data: &[u8]) -> Result<PackEntry> {
-    let mut bytes = pack_entry_header(kind, data.len()).map_err(pack_err)?;
+/// Writes into `out` (cleared first) the pack entry of an object of `kind`
+/// holding `data`: the entry header, then `data` deflated by `z` (reset
+/// first; one deflate state serves many entries, since making one allocates
+/// and clears a few hundred KiB, more than deflating a small object costs).
+/// Returns the entry's CRC-32. `out` is reserved for the raw size: a
+/// scratch buffer, so that entries kept in memory are copied out at their
+/// deflated size (mimalloc shrinks a block in place, keeping all of it,
+/// when the new size is at least half).
+fn deflate_entry(
+    z: &mut flate2::Compress,
+    kind: ObjectType,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<u32> {
+    out.clear();
+    out.extend_from_slice(&pack_entry_header(kind, data.len()).map_err(pack_err)?);
     // zlib's bound for stored blocks: deflating never needs more.
-    bytes.reserve(data.len() + data.len() / 1000 + 64);
+    out.reserve(data.len() + data.len() / 1000 + 64);
     z.reset();
     loop {
         let read = z.total_in() as usize;
         let status = z
-            .compress_vec(&data[read..], &mut bytes, flate2::FlushCompress::Finish)
+            .compress_vec(&data[read..], out, flate2::FlushCompress::Finish)
             .map_err(|e| pack_err(io::Error::other(e)))?;
         if status == flate2::Status::StreamEnd {
             break;
         }
-        bytes.reserve(bytes.capacity().max(64));
+        out.reserve(out.capacity().max(64));
     }
-    // Reserved for the raw size; a staged chunk holds many of these, so
-    // they keep only what the deflated bytes need.
-    bytes.shrink_to_fit();
     let mut crc = flate2::Crc::new();
-    crc.update(&bytes);
-    Ok(PackEntry {
-        crc: crc.sum(),
-        bytes,
-    })
+    crc.update(out);
+    Ok(crc.sum())
 }
 
 /// A pack being written, entry by entry, with its index.
@@ -1190,8 +1201,9 @@ pub(crate) struct PackWriter<'t> {
     /// `objects/pack/tmp_pack_…`, renamed to `pack-<hash>.pack` when done.
     temp: PathBuf,
     out: HashingWriter<io::BufWriter<File>>,
-    /// One deflate state for all entries (see [`deflate_entry`]).
+    /// One deflate state and buffer for all entries (see [`deflate_entry`]).
     z: flate2::Compress,
+    scratch: Vec<u8>,
     entries: Vec<crate::packs::IdxEntry>,
     count: u32,
     /// Where the next entry starts.
@@ -1245,6 +1257,7 @@ impl<'t> PackWriter<'t> {
             temp,
             out,
             z: flate2::Compress::new(flate2::Compression::new(level), true),
+            scratch: Vec::new(),
             entries: Vec::with_capacity(count as usize),
             count,
             offset: header.len() as u64,
@@ -1258,8 +1271,11 @@ impl<'t> PackWriter<'t> {
     /// Adds object `oid`, deflated.
     pub(crate) fn object(&mut self, oid: Oid, kind: ObjectType, data: &[u8]) -> Result<()> {
         self.count(data.len())?;
-        let entry = deflate_entry(&mut self.z, kind, data)?;
-        self.entry(oid, entry.crc, &entry.bytes)
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let written = deflate_entry(&mut self.z, kind, data, &mut scratch)
+            .and_then(|crc| self.entry(oid, crc, &scratch));
+        self.scratch = scratch;
+        written
     }
 
     /// Adds object `oid` as an entry of another pack, as it is (header and
