@@ -13,7 +13,8 @@
 //! waited for each other's arena locks.) On other allocators both do nothing.
 //!
 //! The `docvault` binary gives its Rust allocations to mimalloc (set up in
-//! `src/main.rs` to purge freed pages at once); glibc's allocator, tuned
+//! `src/main.rs` to purge freed pages at once; large zeroed blocks are
+//! mappings of their own, see [`crate::alloc`]); glibc's allocator, tuned
 //! and trimmed here, then serves libgit2 and the other C code, and every
 //! allocation of a program that uses the library with the system allocator.
 
