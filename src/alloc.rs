@@ -176,6 +176,8 @@ mod tests {
             for (size, align, zeroed) in [
                 (100, 8, true),
                 (4 << 20, 8, false),
+                // mimalloc's huge blocks (pages of their own) are in its page map too.
+                (64 << 20, 8, false),
                 (2 << 20, 1 << 16, true),
             ] {
                 let layout = Layout::from_size_align(size, align).unwrap();
