@@ -111,6 +111,33 @@ unsafe impl GlobalAlloc for Allocator {
     }
 }
 
+/// mimalloc's option numbers (`mi_option_e` in mimalloc 3's `mimalloc.h`;
+/// the bindings name only the older ones). A test of the binary checks,
+/// in mimalloc's own report, that these are the options set.
+const MI_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+const MI_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Makes mimalloc give freed memory back at once, as glibc with a fixed
+/// mapping threshold does. With its defaults (pages purged a second after
+/// they are freed, arenas committed up front) the anonymous memory of the
+/// 10,000-file import in `cargo bench --bench ingest` peaked at 194 MB,
+/// against 88 MB with glibc; with these, 91 MB.
+///
+/// A program using [`Allocator`] runs it as an ELF constructor, before
+/// `main` (a `#[used]` static in `.init_array`, see `src/main.rs`): the
+/// Rust runtime's first allocations reserve mimalloc's first arena (1 GiB
+/// of address space) before `main` starts, and the arena's commit mode is
+/// fixed then. Set from `main`, the anonymous peak was 139 MB.
+pub extern "C" fn configure() {
+    // SAFETY: mi_option_set writes one of mimalloc's option words, which
+    // needs no initialised allocator; both options are read when memory
+    // is reserved or purged, and any value is valid for them.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(MI_PURGE_DELAY, 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,38 +37,12 @@ fn limit_mapped_packs() {
 #[global_allocator]
 static ALLOCATOR: docvault::alloc::Allocator = docvault::alloc::Allocator;
 
-/// mimalloc's option numbers (`mi_option_e` in mimalloc 3's `mimalloc.h`;
-/// the bindings name only the older ones). A test of the binary checks,
-/// in mimalloc's own report, that these are the options set.
-const MI_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-const MI_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Makes mimalloc give freed memory back at once, as glibc with a fixed
-/// mapping threshold does. With its defaults (pages purged a second after
-/// they are freed, arenas committed up front) the anonymous memory of the
-/// 10,000-file import in `cargo bench --bench ingest` peaked at 194 MB,
-/// against 88 MB with glibc; with these, 91 MB.
-///
-/// It runs as an ELF constructor, before `main`: the Rust runtime's first
-/// allocations reserve mimalloc's first arena (1 GiB of address space)
-/// before `main` starts, and the arena's commit mode is fixed then. Set
-/// from `main`, the anonymous peak was 139 MB.
+/// mimalloc's options, set before `main` (see `docvault::alloc::configure`).
 #[cfg(target_os = "linux")]
 #[used]
 #[allow(unsafe_code)]
 #[unsafe(link_section = ".init_array")]
-static CONFIGURE_ALLOCATOR: extern "C" fn() = configure_allocator;
-
-#[allow(unsafe_code)]
-extern "C" fn configure_allocator() {
-    // SAFETY: mi_option_set writes one of mimalloc's option words, which
-    // needs no initialised allocator; both options are read when memory
-    // is reserved or purged, and any value is valid for them.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_ARENA_EAGER_COMMIT, 0);
-        libmimalloc_sys::mi_option_set(MI_PURGE_DELAY, 0);
-    }
-}
+static CONFIGURE_ALLOCATOR: extern "C" fn() = docvault::alloc::configure;
 
 fn main() -> std::process::ExitCode {
     docvault::memory::configure();

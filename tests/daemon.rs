@@ -1038,7 +1038,8 @@ fn sigterm_exits_with_status_0() {
 // --- the allocator ----------------------------------------------------------------------
 
 /// The binary sets mimalloc's options before its first allocation (see
-/// `src/main.rs`); mimalloc's verbose report lists each option by name.
+/// `src/main.rs` and `docvault::alloc::configure`); mimalloc's verbose
+/// report lists each option by name.
 #[test]
 fn the_allocator_gives_freed_memory_back_at_once() {
     let out = Command::new(util::BIN)
