@@ -36,16 +36,9 @@ use docvault::config::Config;
 use docvault::ingest::{Ingest, Progress};
 use docvault::watch::{Settled, WatchMsg, nfc};
 
-/// Phase (b) runs ingest in this process: with the daemon's allocator, as
-/// `docvault serve` has it (see `src/main.rs`), not the system's.
-#[global_allocator]
-static ALLOCATOR: docvault::alloc::Allocator = docvault::alloc::Allocator;
-
-#[cfg(target_os = "linux")]
-#[used]
-#[allow(unsafe_code)]
-#[unsafe(link_section = ".init_array")]
-static CONFIGURE_ALLOCATOR: extern "C" fn() = docvault::alloc::configure;
+// Phase (b) runs ingest in this process: with the daemon's allocator, as
+// `docvault serve` has it, not the system's.
+docvault::use_allocator!();
 
 /// The share every phase uses.
 const SHARE: &str = "bench";

@@ -124,7 +124,7 @@ const MI_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// against 88 MB with glibc; with these, 91 MB.
 ///
 /// A program using [`Allocator`] runs it as an ELF constructor, before
-/// `main` (a `#[used]` static in `.init_array`, see `src/main.rs`): the
+/// `main` (a `#[used]` static in `.init_array`, see [`crate::use_allocator!`]): the
 /// Rust runtime's first allocations reserve mimalloc's first arena (1 GiB
 /// of address space) before `main` starts, and the arena's commit mode is
 /// fixed then. Set from `main`, the anonymous peak was 139 MB.
@@ -136,6 +136,25 @@ pub extern "C" fn configure() {
         libmimalloc_sys::mi_option_set(MI_ARENA_EAGER_COMMIT, 0);
         libmimalloc_sys::mi_option_set(MI_PURGE_DELAY, 0);
     }
+}
+
+/// Makes [`Allocator`] the program's global allocator and runs
+/// [`configure`] before `main`: `docvault::use_allocator!();` at the top
+/// level of a binary (`docvault serve`, and the ingest bench, whose phase
+/// (b) runs ingest in its own process). The constructor must be a static
+/// of the binary itself: one in this library would not be linked in.
+#[macro_export]
+macro_rules! use_allocator {
+    () => {
+        #[global_allocator]
+        static ALLOCATOR: $crate::alloc::Allocator = $crate::alloc::Allocator;
+
+        #[cfg(target_os = "linux")]
+        #[used]
+        #[allow(unsafe_code)]
+        #[unsafe(link_section = ".init_array")]
+        static CONFIGURE_ALLOCATOR: extern "C" fn() = $crate::alloc::configure;
+    };
 }
 
 #[cfg(test)]

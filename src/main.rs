@@ -28,21 +28,14 @@ fn limit_mapped_packs() {
     }
 }
 
-/// Rust allocations go to mimalloc. Under the HTTP bench's one-word
-/// searches, glibc's malloc and free took a tenth of the daemon's CPU, and
-/// every block of 128 KiB or more (see `docvault::memory`) was a fresh
-/// mapping whose pages fault in again. (libgit2 and the other C code keep
-/// glibc's allocator, which `docvault::memory` still tunes and trims.)
-/// Large zeroed blocks are mappings of their own: see `docvault::alloc`.
-#[global_allocator]
-static ALLOCATOR: docvault::alloc::Allocator = docvault::alloc::Allocator;
-
-/// mimalloc's options, set before `main` (see `docvault::alloc::configure`).
-#[cfg(target_os = "linux")]
-#[used]
-#[allow(unsafe_code)]
-#[unsafe(link_section = ".init_array")]
-static CONFIGURE_ALLOCATOR: extern "C" fn() = docvault::alloc::configure;
+// Rust allocations go to mimalloc. Under the HTTP bench's one-word
+// searches, glibc's malloc and free took a tenth of the daemon's CPU, and
+// every block of 128 KiB or more (see `docvault::memory`) was a fresh
+// mapping whose pages fault in again. (libgit2 and the other C code keep
+// glibc's allocator, which `docvault::memory` still tunes and trims.)
+// Large zeroed blocks are mappings of their own, and mimalloc's options
+// are set before `main`: see `docvault::alloc`.
+docvault::use_allocator!();
 
 fn main() -> std::process::ExitCode {
     docvault::memory::configure();
