@@ -1004,6 +1004,13 @@ pub(crate) fn note_path(commit: Oid) -> String {
 /// libgit2 write loose objects. Merging packs later compresses better.
 pub(crate) const COMMIT_COMPRESSION: u32 = 1;
 
+/// The zlib level of a commit's trees, commits and notes: 0, stored as
+/// they are (see [`store_entry`]). They are a few KiB that deflate poorly
+/// (a tree is mostly SHA-1s), and zlib's fixed cost per object (clearing
+/// its hash table, building Huffman trees) made deflating a commit's dozen
+/// of them cost more than its file's blob. Merges deflate them later.
+pub(crate) const STAGED_COMPRESSION: u32 = 0;
+
 /// Writes `objects` of `from` and the `ready` entries as one pack of the
 /// archive at `archive`. Objects are deflated at [`COMMIT_COMPRESSION`]
 /// and not deltified (libgit2's pack builder always searches for deltas,
@@ -1017,7 +1024,7 @@ fn write_pack<'e>(
     trickle: Option<&Trickle>,
 ) -> Result<Packed> {
     let count = objects.len() + ready.len();
-    let mut pack = PackWriter::new(archive, count, COMMIT_COMPRESSION, trickle)?;
+    let mut pack = PackWriter::new(archive, count, STAGED_COMPRESSION, trickle)?;
     for (oid, entry) in ready {
         pack.raw(oid, entry.crc, &entry.bytes)?;
     }
@@ -1063,8 +1070,6 @@ fn blob_id(data: &[u8]) -> Oid {
 /// One per thread.
 pub struct Preparer {
     z: flate2::Compress,
-    /// Stores without deflating (zlib level 0), for [`looks_compressed`] content.
-    store: flate2::Compress,
     /// Where entries are deflated (see [`deflate_entry`]).
     scratch: Vec<u8>,
 }
@@ -1073,7 +1078,6 @@ impl Default for Preparer {
     fn default() -> Preparer {
         Preparer {
             z: flate2::Compress::new(flate2::Compression::new(COMMIT_COMPRESSION), true),
-            store: flate2::Compress::new(flate2::Compression::none(), true),
             scratch: Vec::new(),
         }
     }
@@ -1142,12 +1146,11 @@ impl Preparer {
 
     /// Prepares `data` as a blob.
     pub fn bytes(&mut self, data: &[u8]) -> Result<PreparedBlob> {
-        let z = if looks_compressed(data) {
-            &mut self.store
+        let crc = if looks_compressed(data) {
+            store_entry(ObjectType::Blob, data, &mut self.scratch)?
         } else {
-            &mut self.z
+            deflate_entry(&mut self.z, ObjectType::Blob, data, &mut self.scratch)?
         };
-        let crc = deflate_entry(z, ObjectType::Blob, data, &mut self.scratch)?;
         Ok(PreparedBlob {
             blob: StoredBlob {
                 oid: blob_id(data),
@@ -1196,6 +1199,35 @@ fn deflate_entry(
     Ok(crc.sum())
 }
 
+/// Like [`deflate_entry`] at zlib level 0, without zlib: `data` in stored
+/// blocks (RFC 1950 and 1951), which is all level 0 writes. zlib would
+/// first clear its hash table, which costs more than copying an object
+/// of a few KiB.
+pub(crate) fn store_entry(kind: ObjectType, data: &[u8], out: &mut Vec<u8>) -> Result<u32> {
+    const BLOCK: usize = u16::MAX as usize;
+    out.clear();
+    out.extend_from_slice(&pack_entry_header(kind, data.len()).map_err(pack_err)?);
+    out.reserve(2 + data.len() + 5 * (data.len() / BLOCK + 1) + 4);
+    // Deflate, 32 KiB window, FLEVEL 0 (fastest), and the check bits
+    // that make the pair a multiple of 31.
+    out.extend_from_slice(&[0x78, 0x01]);
+    let mut blocks = data.chunks(BLOCK).peekable();
+    if data.is_empty() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(block) = blocks.next() {
+        let len = block.len() as u16;
+        out.push(u8::from(blocks.peek().is_none()));
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    out.extend_from_slice(&simd_adler32::adler32(&data).to_be_bytes());
+    let mut crc = flate2::Crc::new();
+    crc.update(out);
+    Ok(crc.sum())
+}
+
 /// A pack being written, entry by entry, with its index.
 ///
 /// The index is written here, not by libgit2's indexer: the writer knows
@@ -1210,8 +1242,9 @@ pub(crate) struct PackWriter<'t> {
     /// `objects/pack/tmp_pack_…`, renamed to `pack-<hash>.pack` when done.
     temp: PathBuf,
     out: HashingWriter<io::BufWriter<File>>,
-    /// One deflate state and buffer for all entries (see [`deflate_entry`]).
-    z: flate2::Compress,
+    /// One deflate state and buffer for all entries (see [`deflate_entry`]);
+    /// none at level 0 ([`store_entry`]).
+    z: Option<flate2::Compress>,
     scratch: Vec<u8>,
     entries: Vec<crate::packs::IdxEntry>,
     count: u32,
@@ -1265,7 +1298,7 @@ impl<'t> PackWriter<'t> {
             dir,
             temp,
             out,
-            z: flate2::Compress::new(flate2::Compression::new(level), true),
+            z: (level > 0).then(|| flate2::Compress::new(flate2::Compression::new(level), true)),
             scratch: Vec::new(),
             entries: Vec::with_capacity(count as usize),
             count,
@@ -1281,8 +1314,11 @@ impl<'t> PackWriter<'t> {
     pub(crate) fn object(&mut self, oid: Oid, kind: ObjectType, data: &[u8]) -> Result<()> {
         self.count(data.len())?;
         let mut scratch = std::mem::take(&mut self.scratch);
-        let written = deflate_entry(&mut self.z, kind, data, &mut scratch)
-            .and_then(|crc| self.entry(oid, crc, &scratch));
+        let written = match &mut self.z {
+            Some(z) => deflate_entry(z, kind, data, &mut scratch),
+            None => store_entry(kind, data, &mut scratch),
+        }
+        .and_then(|crc| self.entry(oid, crc, &scratch));
         self.scratch = scratch;
         written
     }
@@ -1741,6 +1777,31 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap();
         out
+    }
+
+    #[test]
+    fn stored_entries_are_zlib_streams_of_their_data() {
+        for len in [0, 1, 100, 65_535, 65_536, 2 * 65_535 + 7, 300_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let mut out = Vec::new();
+            let crc = store_entry(ObjectType::Tree, &data, &mut out).unwrap();
+            assert_eq!(inflated(&out), data, "{len} bytes");
+            let mut check = flate2::Crc::new();
+            check.update(&out);
+            assert_eq!(check.sum(), crc, "{len} bytes");
+            assert_eq!(out[0] >> 4 & 7, 2, "a tree's entry");
+            // zlib checks the Adler-32 at the end.
+            let last = out.len() - 1;
+            out[last] ^= 1;
+            let header = 1 + out.iter().take_while(|&&b| b & 0x80 != 0).count();
+            let mut sink = Vec::new();
+            assert!(
+                flate2::read::ZlibDecoder::new(&out[header..])
+                    .read_to_end(&mut sink)
+                    .is_err(),
+                "{len} bytes"
+            );
+        }
     }
 
     /// Content that is compressed already (noise, to zlib) is stored as it

@@ -279,10 +279,11 @@ fn entry_kind(entry: &[u8]) -> Option<git2::ObjectType> {
 
 /// Whether a whole entry (see [`whole_kind`]) goes into a merged pack as
 /// it is, because deflating it again at [`MERGE_COMPRESSION`] would not
-/// pay: it was deflated at zlib level 2 or more, or deflating saved less
-/// than a sixteenth of its size (content that is compressed already:
-/// docx, xlsx, pdf, jpg). Other level 1 entries, which commits write, are
-/// deflated again once.
+/// pay: it was deflated at zlib level 2 or more, or it is a blob that
+/// deflating shrank by less than a sixteenth (content that is compressed
+/// already: docx, xlsx, pdf, jpg). Other level 0 and 1 entries, which
+/// commits write, are deflated again once: blobs at level 1, and trees,
+/// commits and notes, which commits store as they are.
 fn copy_as_is(entry: &[u8]) -> bool {
     copy_as_is_by_head(entry, entry.len() as u64)
 }
@@ -297,7 +298,9 @@ fn copy_as_is_by_head(head: &[u8], len: u64) -> bool {
         return false;
     };
     let deflated = len.saturating_sub(header as u64);
-    flags >> 6 >= 1 || object_size(&head[..header]).is_some_and(|size| deflated * 16 >= size * 15)
+    flags >> 6 >= 1
+        || (entry_kind(head) == Some(git2::ObjectType::Blob)
+            && object_size(&head[..header]).is_some_and(|size| deflated * 16 >= size * 15))
 }
 
 /// What a merge decides for an entry: copied as it is.
@@ -1140,12 +1143,18 @@ mod tests {
                 let mut crc = flate2::Crc::new();
                 crc.update(bytes);
                 assert_eq!(crc.sum(), e.crc, "the CRC of {}", e.oid);
-                // A commit's pack is deflated at level 1: reusable only
-                // where deflating saved little.
+                // A commit's pack holds blobs deflated at level 1 and the
+                // rest stored: reusable only for blobs that deflating
+                // shrank little.
                 let header = header_len(bytes);
                 let size = object_size(&bytes[..header]).unwrap();
                 let saved_little = (bytes.len() - header) as u64 * 16 >= size * 15;
-                assert_eq!(reusable(bytes, e.crc), saved_little, "{}", e.oid);
+                let blob = entry_kind(bytes) == Some(git2::ObjectType::Blob);
+                assert_eq!(reusable(bytes, e.crc), blob && saved_little, "{}", e.oid);
+                if !blob {
+                    assert_eq!(bytes[header + 1] >> 6, 0, "{} is stored", e.oid);
+                    assert!(bytes.len() - header > size as usize, "{} is stored", e.oid);
+                }
             }
         }
         // An entry deflated at level 2 is reusable, unless its CRC is off
@@ -1185,5 +1194,16 @@ mod tests {
         assert!(!reusable(&text, crc(&text)));
         assert!(reusable(&noise, crc(&noise)));
         assert_eq!(object_size(&noise[..3]), Some(20_000));
+        // Stored (level 0): a blob is copied (it was stored because it
+        // looked compressed), a tree is deflated again.
+        let stored = |kind, object: &[u8]| {
+            let mut out = Vec::new();
+            crate::archive::store_entry(kind, object, &mut out).unwrap();
+            out
+        };
+        let blob = stored(git2::ObjectType::Blob, &noise);
+        let tree = stored(git2::ObjectType::Tree, &noise);
+        assert!(reusable(&blob, crc(&blob)));
+        assert!(!reusable(&tree, crc(&tree)));
     }
 }
