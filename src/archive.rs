@@ -134,7 +134,8 @@ pub struct Archive {
     /// they are, with the sha256 of their content. Dropped once written,
     /// and with the stage.
     prepared: RefCell<std::collections::HashMap<Oid, (PackEntry, [u8; 32])>>,
-    /// Deflates the blobs staged on the writer's own thread.
+    /// Prepares the blobs staged on the writer's own thread: a change or
+    /// a few, whose blobs are stored (see [`Preparer::storing`]).
     preparer: RefCell<Preparer>,
     /// Objects in `staging` that are on disk too: copied from there, or
     /// packed by an earlier commit of the same stage.
@@ -172,7 +173,7 @@ impl Archive {
             staging: RefCell::new(None),
             staged_bytes: Cell::new(0),
             prepared: RefCell::default(),
-            preparer: RefCell::default(),
+            preparer: RefCell::new(Preparer::storing()),
             on_disk: RefCell::default(),
         })
     }
@@ -194,7 +195,7 @@ impl Archive {
             staging: RefCell::new(None),
             staged_bytes: Cell::new(0),
             prepared: RefCell::default(),
-            preparer: RefCell::default(),
+            preparer: RefCell::new(Preparer::storing()),
             on_disk: RefCell::default(),
         })
     }
@@ -1069,15 +1070,36 @@ fn blob_id(data: &[u8]) -> Oid {
 /// Makes [`PreparedBlob`]s, keeping one deflate state for all of them.
 /// One per thread.
 pub struct Preparer {
-    z: flate2::Compress,
+    /// None: every blob is stored ([`Preparer::storing`]).
+    z: Option<flate2::Compress>,
     /// Where entries are deflated (see [`deflate_entry`]).
     scratch: Vec<u8>,
 }
 
 impl Default for Preparer {
+    /// Deflates at [`COMMIT_COMPRESSION`], except content that
+    /// [`looks_compressed`]: for a bulk import's reading threads.
     fn default() -> Preparer {
         Preparer {
-            z: flate2::Compress::new(flate2::Compression::new(COMMIT_COMPRESSION), true),
+            z: Some(flate2::Compress::new(
+                flate2::Compression::new(COMMIT_COMPRESSION),
+                true,
+            )),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl Preparer {
+    /// Stores every blob as it is, for the writer's own thread: the small
+    /// commits of steady state, whose packs a merge soon deflates (at
+    /// [`crate::packs::MERGE_COMPRESSION`], beside the writer), so that
+    /// deflating at level 1 first was thrown away; it was a third of a
+    /// change's CPU. A merge copies the stored blobs that
+    /// [`looks_compressed`] as they are.
+    pub fn storing() -> Preparer {
+        Preparer {
+            z: None,
             scratch: Vec::new(),
         }
     }
@@ -1088,7 +1110,7 @@ impl Default for Preparer {
 /// Office files (zip), PDF streams and images are; deflating them costs
 /// more CPU per byte than anything else and saves next to nothing, so
 /// they are stored as they are (and merges copy them as they are).
-fn looks_compressed(data: &[u8]) -> bool {
+pub(crate) fn looks_compressed(data: &[u8]) -> bool {
     const WINDOW: usize = 4 << 10;
     const MIN_BITS: f64 = 7.8;
     if data.len() < WINDOW {
@@ -1146,10 +1168,11 @@ impl Preparer {
 
     /// Prepares `data` as a blob.
     pub fn bytes(&mut self, data: &[u8]) -> Result<PreparedBlob> {
-        let crc = if looks_compressed(data) {
-            store_entry(ObjectType::Blob, data, &mut self.scratch)?
-        } else {
-            deflate_entry(&mut self.z, ObjectType::Blob, data, &mut self.scratch)?
+        let crc = match &mut self.z {
+            Some(z) if !looks_compressed(data) => {
+                deflate_entry(z, ObjectType::Blob, data, &mut self.scratch)?
+            }
+            _ => store_entry(ObjectType::Blob, data, &mut self.scratch)?,
         };
         Ok(PreparedBlob {
             blob: StoredBlob {
@@ -1835,6 +1858,11 @@ mod tests {
         for data in [&noise, &zip_like, &text, &mixed] {
             let entry = Preparer::default().bytes(data).unwrap().entry.bytes;
             assert_eq!(&inflated(&entry), data);
+            // The writer's own preparer stores everything.
+            let stored = Preparer::storing().bytes(data).unwrap();
+            assert!(stored.entry.bytes.len() > data.len());
+            assert_eq!(&inflated(&stored.entry.bytes), data);
+            assert_eq!(stored.blob, Preparer::default().bytes(data).unwrap().blob);
         }
     }
 

@@ -280,12 +280,20 @@ fn entry_kind(entry: &[u8]) -> Option<git2::ObjectType> {
 /// Whether a whole entry (see [`whole_kind`]) goes into a merged pack as
 /// it is, because deflating it again at [`MERGE_COMPRESSION`] would not
 /// pay: it was deflated at zlib level 2 or more, or it is a blob that
-/// deflating shrank by less than a sixteenth (content that is compressed
+/// deflating shrank by less than a sixteenth, or stored (level 0) and
+/// [`crate::archive::looks_compressed`] (content that is compressed
 /// already: docx, xlsx, pdf, jpg). Other level 0 and 1 entries, which
-/// commits write, are deflated again once: blobs at level 1, and trees,
-/// commits and notes, which commits store as they are.
+/// commits write, are deflated again once: blobs and, stored as they are,
+/// trees, commits and notes.
 fn copy_as_is(entry: &[u8]) -> bool {
-    copy_as_is_by_head(entry, entry.len() as u64)
+    if !copy_as_is_by_head(entry, entry.len() as u64) {
+        return false;
+    }
+    // Stored: by a bulk import's preparer because the content looked
+    // compressed, or by the writer's own preparer, which stores all.
+    let header = header_len(entry);
+    let stored = entry.get(header + 2).is_some_and(|b| b >> 1 & 3 == 0);
+    !stored || crate::archive::looks_compressed(&entry[header..])
 }
 
 /// [`copy_as_is`] from an entry's first bytes (its header and zlib's two
@@ -1089,12 +1097,9 @@ mod tests {
         crate::dispose::tests::assert_fsck_clean(archive.path());
         // The writer's own handle, opened before the merge, still reads.
         assert!(archive.repo().find_blob(blobs[0]).is_ok());
-        // Commits deflate at level 1: the objects deflating shrank were
-        // deflated again, those it hardly shrank (tiny blobs) copied.
-        assert!(
-            0 < merged.copied && merged.copied < merged.objects,
-            "{merged:?}"
-        );
+        // Commits store their objects: the merge deflated them all (none
+        // of this text looks compressed).
+        assert_eq!(merged.copied, 0, "{merged:?}");
     }
 
     #[test]
@@ -1143,18 +1148,14 @@ mod tests {
                 let mut crc = flate2::Crc::new();
                 crc.update(bytes);
                 assert_eq!(crc.sum(), e.crc, "the CRC of {}", e.oid);
-                // A commit's pack holds blobs deflated at level 1 and the
-                // rest stored: reusable only for blobs that deflating
-                // shrank little.
+                // A small commit's pack stores every object (zlib level
+                // 0, stored blocks), and a merge deflates text again.
                 let header = header_len(bytes);
                 let size = object_size(&bytes[..header]).unwrap();
-                let saved_little = (bytes.len() - header) as u64 * 16 >= size * 15;
-                let blob = entry_kind(bytes) == Some(git2::ObjectType::Blob);
-                assert_eq!(reusable(bytes, e.crc), blob && saved_little, "{}", e.oid);
-                if !blob {
-                    assert_eq!(bytes[header + 1] >> 6, 0, "{} is stored", e.oid);
-                    assert!(bytes.len() - header > size as usize, "{} is stored", e.oid);
-                }
+                assert_eq!(bytes[header + 1] >> 6, 0, "{} is level 0", e.oid);
+                assert_eq!(bytes[header + 2] >> 1 & 3, 0, "{} is stored", e.oid);
+                assert!(bytes.len() - header > size as usize, "{} is stored", e.oid);
+                assert!(!reusable(bytes, e.crc), "{}", e.oid);
             }
         }
         // An entry deflated at level 2 is reusable, unless its CRC is off
@@ -1205,5 +1206,8 @@ mod tests {
         let tree = stored(git2::ObjectType::Tree, &noise);
         assert!(reusable(&blob, crc(&blob)));
         assert!(!reusable(&tree, crc(&tree)));
+        // A stored blob of text is deflated again.
+        let text = stored(git2::ObjectType::Blob, &b"minutes ".repeat(2_000));
+        assert!(!reusable(&text, crc(&text)));
     }
 }
