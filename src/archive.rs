@@ -134,6 +134,8 @@ pub struct Archive {
     /// they are, with the sha256 of their content. Dropped once written,
     /// and with the stage.
     prepared: RefCell<std::collections::HashMap<Oid, (PackEntry, [u8; 32])>>,
+    /// Packs this handle wrote (see [`Archive::packs_written`]).
+    packs_written: Cell<u64>,
     /// Prepares the blobs staged on the writer's own thread: a change or
     /// a few, whose blobs are stored (see [`Preparer::storing`]).
     preparer: RefCell<Preparer>,
@@ -173,6 +175,7 @@ impl Archive {
             staging: RefCell::new(None),
             staged_bytes: Cell::new(0),
             prepared: RefCell::default(),
+            packs_written: Cell::new(0),
             preparer: RefCell::new(Preparer::storing()),
             on_disk: RefCell::default(),
         })
@@ -195,6 +198,7 @@ impl Archive {
             staging: RefCell::new(None),
             staged_bytes: Cell::new(0),
             prepared: RefCell::default(),
+            packs_written: Cell::new(0),
             preparer: RefCell::new(Preparer::storing()),
             on_disk: RefCell::default(),
         })
@@ -546,6 +550,13 @@ impl Archive {
         git(what, moved).map(drop)
     }
 
+    /// How many packs this handle wrote (one per commit at most, and one
+    /// per notes rewrite), so that [`crate::packs::Merger`] knows how many
+    /// there can be without listing them.
+    pub fn packs_written(&self) -> u64 {
+        self.packs_written.get()
+    }
+
     /// Drops what the batch being built staged (nothing of it was committed).
     pub fn discard_staged(&self) {
         self.staging.borrow_mut().take();
@@ -694,6 +705,7 @@ impl Archive {
             // Its index lists every object of `new` and `ready`: the pack
             // is in place when this returns.
             let packed = write_pack(&staged, &self.path, &new, entries, None)?;
+            self.packs_written.set(self.packs_written.get() + 1);
             // Make the archive's handle see the new pack (libgit2 looks
             // for new packs only when an object is not found).
             git("refreshing object database", disk.refresh())?;

@@ -251,12 +251,14 @@ impl Ingest {
         if self.packs.reopen_due() {
             self.reopen_archive();
         }
-        self.packs.start_if_due(self.archive.path());
+        self.packs
+            .start_if_due(self.archive.path(), self.archive.packs_written());
     }
 
     /// Reopens the archive, and makes the API reopen its handles, so that
     /// packs removed by a merge or a disposition are let go of.
     fn reopen_archive(&mut self) {
+        self.packs.forget_count();
         if let Some(readers) = &self.readers {
             readers.invalidate();
         }

@@ -529,9 +529,17 @@ pub fn due(
     quiet: bool,
     deflated_again: &mut impl FnMut(&PackFile) -> bool,
 ) -> std::io::Result<Vec<PackFile>> {
-    let mut packs = list(archive)?;
+    Ok(due_among(list(archive)?, quiet, deflated_again))
+}
+
+/// [`due`] among `packs`, the archive's packs as [`list`] gives them.
+fn due_among(
+    mut packs: Vec<PackFile>,
+    quiet: bool,
+    deflated_again: &mut impl FnMut(&PackFile) -> bool,
+) -> Vec<PackFile> {
     if packs.len() < MERGE_AT {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let hold = !quiet && packs.len() < HOLD_UNTIL;
     packs.retain(|p| p.size <= MERGE_MAX);
@@ -546,7 +554,7 @@ pub fn due(
         n = held.unwrap_or(n);
     }
     packs.truncate(if n >= 2 { n } else { 0 });
-    Ok(packs)
+    packs
 }
 
 /// Whether a merge would deflate some of a pack's entries again (a
@@ -623,6 +631,12 @@ pub struct Merger {
     /// Merges that failed in a row, and when to try again.
     failures: u32,
     retry_at: Option<Instant>,
+    /// The pack count of the last listing, and the writer's handle's
+    /// [`crate::archive::Archive::packs_written`] then: no merge is due
+    /// while the two cannot add up to [`MERGE_AT`], and listing the packs
+    /// (a directory read and a stat per pack) after every commit cost
+    /// more than a tenth of a millisecond.
+    listed: Option<(usize, u64)>,
 }
 
 /// How long merging waits after `failures` failures in a row: a minute,
@@ -644,9 +658,24 @@ impl Merger {
             .is_none_or(|at| now.saturating_duration_since(at) >= QUIET)
     }
 
-    /// Starts a merge if none is running and one is due.
-    pub fn start_if_due(&mut self, archive: &Path) {
+    /// Forgets how many packs there are: another handle or process may
+    /// have written some (a disposition's repack, a reopened handle).
+    pub fn forget_count(&mut self) {
+        self.listed = None;
+    }
+
+    /// Starts a merge if none is running and one is due. `written` is the
+    /// writer's handle's [`crate::archive::Archive::packs_written`].
+    pub fn start_if_due(&mut self, archive: &Path, written: u64) {
         if self.running.is_some() || self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        let at_most = self.listed.and_then(|(count, then)| {
+            written
+                .checked_sub(then)
+                .map(|n| count.saturating_add(n as usize))
+        });
+        if at_most.is_some_and(|n| n < MERGE_AT) {
             return;
         }
         let quiet = self.quiet(Instant::now());
@@ -660,14 +689,19 @@ impl Merger {
                 .entry(pack.idx.clone())
                 .or_insert_with(|| deflated_again(pack))
         };
-        let packs = match due(archive, quiet, &mut deflated_again) {
-            Ok(packs) if packs.is_empty() => return,
-            Ok(packs) => packs,
+        let packs = match list(archive) {
+            Ok(packs) => {
+                self.listed = Some((packs.len(), written));
+                due_among(packs, quiet, &mut deflated_again)
+            }
             Err(e) => {
                 warn!(error = %e, "cannot list the archive's packs");
                 return;
             }
         };
+        if packs.is_empty() {
+            return;
+        }
         let archive = archive.to_owned();
         let spawned = std::thread::Builder::new()
             .name("docvault-packs".into())
@@ -1006,6 +1040,41 @@ mod tests {
         let dir = packs_of_sizes(&many);
         let due = due(dir.path(), false, &mut |p: &PackFile| import(p)).unwrap();
         assert!(due.iter().any(|p| p.size == 3 * MB), "{due:?}");
+    }
+
+    /// The packs are listed only once the writer's handle can have
+    /// written enough of them for a merge.
+    #[test]
+    fn packs_are_listed_only_when_enough_can_have_been_written() {
+        let (_dir, archive, _) = archive_with_packs(MERGE_AT - 1);
+        let mut merger = Merger::default();
+        merger.start_if_due(archive.path(), archive.packs_written());
+        assert!(merger.running.is_none(), "{} packs", MERGE_AT - 1);
+        // A pack the writer's handle did not write is not counted...
+        let other = crate::archive::Archive::open(archive.path()).unwrap();
+        archive_blobs(&other, 1, "other");
+        assert_eq!(list(archive.path()).unwrap().len(), MERGE_AT);
+        merger.start_if_due(archive.path(), archive.packs_written());
+        assert!(merger.running.is_none(), "not listed again");
+        // ...until the count is forgotten.
+        merger.forget_count();
+        merger.start_if_due(archive.path(), archive.packs_written());
+        assert!(merger.running.is_some(), "listed, and a merge is due");
+        merger.wait();
+        assert_eq!(merger.failures, 0);
+        let merged = list(archive.path()).unwrap().len();
+        assert!(merged < MERGE_AT, "{merged} packs");
+        // The handle's own commits count: once they can reach MERGE_AT,
+        // the packs are listed.
+        merger.forget_count();
+        merger.start_if_due(archive.path(), archive.packs_written());
+        archive_blobs(&archive, MERGE_AT - merged - 1, "more");
+        merger.start_if_due(archive.path(), archive.packs_written());
+        assert!(merger.running.is_none(), "{} packs", MERGE_AT - 1);
+        archive_blobs(&archive, 1, "last");
+        merger.start_if_due(archive.path(), archive.packs_written());
+        assert!(merger.running.is_some(), "{MERGE_AT} packs");
+        merger.wait();
     }
 
     #[test]
