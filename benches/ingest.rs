@@ -227,7 +227,8 @@ fn phase_a(opts: &Opts, table: &mut Table) -> Result<()> {
 
 fn stored_row(phase: &str, tree: u64, stored: u64, git_stored: u64) -> Row {
     Row {
-        measure: "stored size (zlib level 1 both)".into(),
+        measure: "stored size (blobs at zlib level 1 both; docvault stores trees until a merge)"
+            .into(),
         docvault: format!(
             "{} ({:.0}% of the files)",
             mb(stored),
