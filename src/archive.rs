@@ -1013,8 +1013,9 @@ pub(crate) fn note_path(commit: Oid) -> String {
     format!("{}/{}", &hex[..2], &hex[2..])
 }
 
-/// How a commit's pack is deflated: zlib's fastest level, as git and
-/// libgit2 write loose objects. Merging packs later compresses better.
+/// How a bulk import's reading threads deflate blobs (see
+/// [`Preparer::default`]): zlib's fastest level, as git and libgit2 write
+/// loose objects. Merging packs later compresses better.
 pub(crate) const COMMIT_COMPRESSION: u32 = 1;
 
 /// The zlib level of a commit's trees, commits and notes: 0, stored as
@@ -1025,8 +1026,8 @@ pub(crate) const COMMIT_COMPRESSION: u32 = 1;
 pub(crate) const STAGED_COMPRESSION: u32 = 0;
 
 /// Writes `objects` of `from` and the `ready` entries as one pack of the
-/// archive at `archive`. Objects are deflated at [`COMMIT_COMPRESSION`]
-/// and not deltified (libgit2's pack builder always searches for deltas,
+/// archive at `archive`. Objects are stored ([`STAGED_COMPRESSION`]) and
+/// not deltified (libgit2's pack builder always searches for deltas,
 /// which costs more than a commit is worth). The [`Packed`] bytes are
 /// those of `objects`.
 fn write_pack<'e>(

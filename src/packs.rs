@@ -297,7 +297,8 @@ fn copy_as_is(entry: &[u8]) -> bool {
 }
 
 /// [`copy_as_is`] from an entry's first bytes (its header and zlib's two
-/// at least) and its length.
+/// at least) and its length, except that a stored blob counts as copied
+/// (whether it looks compressed takes its bytes).
 fn copy_as_is_by_head(head: &[u8], len: u64) -> bool {
     let header = header_len(head);
     // The zlib header's second byte: FLEVEL, the top two bits, is 0 for
@@ -558,7 +559,8 @@ fn due_among(
 }
 
 /// Whether a merge would deflate some of a pack's entries again (a
-/// commit's pack: commits write at zlib level 1), judged by its first
+/// commit's pack: commits store their trees, and their blobs too or
+/// deflate them at zlib level 1), judged by its first
 /// 64 entries with `copy_as_is`'s rule. A merged pack's entries
 /// are at [`MERGE_COMPRESSION`] or were copied as they are. A pack that
 /// cannot be read counts as not.
