@@ -107,6 +107,9 @@ pub struct AlsoRef {
     pub expected: Option<Oid>,
     /// The paths in `target`'s tree that it wrote.
     pub paths: Vec<String>,
+    /// Write `target`'s objects with the batch, but leave the ref where
+    /// it is (its owner moves it later).
+    pub defer: bool,
 }
 
 /// The archive, opened for writing (ingest) or reading (API handlers open their own).
@@ -519,13 +522,15 @@ impl Archive {
                 "docvault: batch",
             ),
         )?;
-        let moved = also.is_some_and(|a| match self.move_ref(&a) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(share, error = %e, "cannot move a ref after the commit");
-                false
-            }
-        });
+        let moved = also
+            .filter(|a| !a.defer)
+            .is_some_and(|a| match self.move_ref(&a) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(share, error = %e, "cannot move a ref after the commit");
+                    false
+                }
+            });
         // The refs moved: the commit is made, whatever this sync says (an
         // error here must not make the caller treat it as not made and give
         // its version numbers again). The next sync flushes the refs.

@@ -247,6 +247,19 @@ impl Ingest {
     /// Lets go of the packs finished merges removed, now and then, and
     /// starts the next merge when one is due. Only between batches:
     /// nothing is staged then.
+    /// Moves the audit ref to the log's head once the writer has not
+    /// moved it for [`crate::audit::REF_EVERY`] (see
+    /// [`crate::audit::AuditLog::stage`]), or at once when `stopping`.
+    fn tend_audit_ref(&mut self, stopping: bool) {
+        let Some(audit) = &mut self.audit else { return };
+        if !audit.ref_behind() || !(stopping || audit.ref_due()) {
+            return;
+        }
+        if let Err(e) = audit.move_ref(&self.archive) {
+            error!(error = %e, "cannot move the audit ref; its versions are logged again at the next start");
+        }
+    }
+
     fn tend_packs(&mut self) {
         if self.packs.reopen_due() {
             self.reopen_archive();
@@ -357,7 +370,9 @@ impl Ingest {
             self.take_outcomes();
             self.auto_dispose();
             self.tend_packs();
+            self.tend_audit_ref(false);
         }
+        self.tend_audit_ref(true);
         self.packs.wait();
         self.receive_outcomes();
         self.record_outcomes();
@@ -814,7 +829,7 @@ impl Ingest {
                 .collect(),
             None => Vec::new(),
         };
-        let mut pending = None;
+        let (mut pending, mut deferred) = (None, false);
         let (archive, audit) = (&self.archive, &self.audit);
         let committed = archive.commit_batch_and(
             share,
@@ -825,6 +840,7 @@ impl Ingest {
                 let heads = [(share.to_owned(), commit)];
                 let (also, p) = audit.stage(archive, stage, drafts.clone(), &heads)?;
                 pending = Some(p);
+                deferred = also.defer;
                 Ok(Some(also))
             },
         );
@@ -835,8 +851,13 @@ impl Ingest {
                     self.metrics.ingest_took(committed - at);
                 }
                 if let Some(audit) = &mut self.audit {
-                    match pending.filter(|_| logged) {
-                        Some(p) => audit.applied(p),
+                    match pending.filter(|_| logged || deferred) {
+                        Some(p) => {
+                            audit.applied(p);
+                            if logged {
+                                audit.ref_moved();
+                            }
+                        }
                         None => {
                             let heads = [(share.to_owned(), commit)];
                             if let Err(e) = audit.append(&self.archive, drafts, &heads) {

@@ -187,6 +187,54 @@ fn a_lost_audit_commit_is_caught_up_and_tampering_is_caught_by_verify() {
     );
 }
 
+/// Version commits within a second of the audit ref's last move leave the
+/// ref where it is (their audit commits are written with them): the ref
+/// catches up while the daemon runs, and a SIGKILL before it does loses
+/// and changes no event.
+#[test]
+fn the_audit_ref_catches_up_and_a_kill_before_it_does_loses_nothing() {
+    let mut d = TestDaemon::new().start();
+    let burst = |d: &TestDaemon, names: std::ops::Range<usize>| {
+        for i in names {
+            d.write("alpha", &format!("doc{i}.txt"), format!("content {i}"));
+            d.wait_versions("alpha", &format!("doc{i}.txt"), 1);
+        }
+    };
+    burst(&d, 0..4);
+    assert_eq!(all_events(&d).len(), 4);
+    // On disk (what `verify` reads beside the running daemon), the log
+    // reaches the fourth event within a few seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let out = d.cli(&["verify", "--chain-only"]);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        if said.contains("checked 4 audit events") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ref stayed behind: {said}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Versions in quick succession, then a kill at once: the ref is behind
+    // at least the last of them.
+    burst(&d, 4..8);
+    let before = all_events(&d);
+    assert_eq!(before.len(), 8);
+    assert!(!d.kill().success());
+    d.restart();
+    assert_eq!(all_events(&d), before);
+    d.stop();
+    let ok = d.cli(&["verify"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("checked 8 audit events and 8 versions"));
+}
+
 /// Runs a command with `input` on stdin; its trimmed stdout.
 fn pipe(cmd: &[&str], input: &str) -> String {
     let mut child = Command::new(cmd[0])
