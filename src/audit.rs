@@ -436,17 +436,7 @@ impl AuditLog {
         let Some(head) = self.head.filter(|_| self.ref_behind()) else {
             return Ok(());
         };
-        let repo = archive.repo();
-        match self.at_ref {
-            Some(old) => git(
-                "moving the audit ref",
-                repo.reference_matching(AUDIT_REF, head, true, old, "docvault: audit"),
-            )?,
-            None => git(
-                "creating the audit ref",
-                repo.reference(AUDIT_REF, head, false, "docvault: audit"),
-            )?,
-        };
+        set_ref(archive.repo(), head, self.at_ref)?;
         self.ref_moved();
         archive.sync()
     }
@@ -538,17 +528,24 @@ fn write_commit(
     if durable {
         archive.sync()?;
     }
+    set_ref(repo, commit, at_ref)?;
+    Ok((commit, blob))
+}
+
+/// Moves [`AUDIT_REF`] to `target` if it still points at `at_ref` (or
+/// creates it, if `at_ref` is none and it does not exist).
+fn set_ref(repo: &Repository, target: Oid, at_ref: Option<Oid>) -> Result<()> {
     match at_ref {
-        Some(p) => git(
+        Some(old) => git(
             "moving the audit ref",
-            repo.reference_matching(AUDIT_REF, commit, true, p, "docvault: audit"),
+            repo.reference_matching(AUDIT_REF, target, true, old, "docvault: audit"),
         )?,
         None => git(
             "creating the audit ref",
-            repo.reference(AUDIT_REF, commit, false, "docvault: audit"),
+            repo.reference(AUDIT_REF, target, false, "docvault: audit"),
         )?,
     };
-    Ok((commit, blob))
+    Ok(())
 }
 
 /// Writes the objects of an audit commit on top of `parent` into `repo`;
