@@ -289,10 +289,13 @@ fn copy_as_is(entry: &[u8]) -> bool {
     if !copy_as_is_by_head(entry, entry.len() as u64) {
         return false;
     }
-    // Stored: by a bulk import's preparer because the content looked
-    // compressed, or by the writer's own preparer, which stores all.
+    // Stored at level 0: by a bulk import's preparer because the content
+    // looked compressed, or by the writer's own preparer, which stores
+    // all. (A merge's level-2 stream may hold stored blocks too, for a
+    // small object that does not shrink: that one is final.)
     let header = header_len(entry);
-    let stored = entry.get(header + 2).is_some_and(|b| b >> 1 & 3 == 0);
+    let level_0 = entry.get(header + 1).is_some_and(|flags| flags >> 6 == 0);
+    let stored = level_0 && entry.get(header + 2).is_some_and(|b| b >> 1 & 3 == 0);
     !stored || crate::archive::looks_compressed(&entry[header..])
 }
 
@@ -1280,5 +1283,16 @@ mod tests {
         // A stored blob of text is deflated again.
         let text = stored(git2::ObjectType::Blob, &b"minutes ".repeat(2_000));
         assert!(!reusable(&text, crc(&text)));
+        // A merge's level-2 stream that zlib stored (a small object that
+        // does not shrink) is final: copied.
+        let mut z = flate2::write::ZlibEncoder::new(
+            crate::archive::pack_entry_header(git2::ObjectType::Tree, 40).unwrap(),
+            flate2::Compression::new(2),
+        );
+        z.write_all(&noise[..40]).unwrap();
+        let small = z.finish().unwrap();
+        let header = header_len(&small);
+        assert_eq!(small[header + 2] >> 1 & 3, 0, "zlib stored it");
+        assert!(reusable(&small, crc(&small)));
     }
 }
