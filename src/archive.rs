@@ -453,7 +453,8 @@ impl Archive {
     ///
     /// Returns the commit and whether `also`'s ref moved: when `also` fails
     /// or its ref cannot move, the batch is committed all the same and the
-    /// failure is logged.
+    /// failure is logged. A ref `also` asks to leave ([`AlsoRef::defer`])
+    /// does not move, and its objects are written all the same.
     pub fn commit_batch_and(
         &self,
         share: &str,

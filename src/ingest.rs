@@ -252,9 +252,10 @@ impl Ingest {
     /// [`crate::audit::AuditLog::stage`]), or at once when `stopping`.
     fn tend_audit_ref(&mut self, stopping: bool) {
         let Some(audit) = &mut self.audit else { return };
-        if !audit.ref_behind() || !(stopping || audit.ref_due()) {
+        if !(stopping || audit.ref_due()) {
             return;
         }
+        // A no-op unless the ref is behind.
         if let Err(e) = audit.move_ref(&self.archive) {
             error!(error = %e, "cannot move the audit ref; its versions are logged again at the next start");
         }
