@@ -1551,21 +1551,20 @@ fn flush_disks() {
 
 /// Lets recent deletions age out of ext4's view before a timed part.
 ///
-/// ext4 checks, for every inode it allocates, whether the candidates were
-/// deleted within the last `vm.dirty_expire_centisecs` (30 s by default), so
-/// right after a mass delete (the previous phase's cleanup, `git gc` pruning
-/// loose objects) every file creation costs more. Full runs wait that out;
+/// On an ext4 without a journal, every inode allocation skips the free
+/// inodes deleted within the last 60 s (`RECENTCY_MIN` in the kernel's
+/// `fs/ext4/ialloc.c`; 360 s while their inode table block is dirty), and
+/// checks each candidate in the buffer cache to know. Right after a mass
+/// delete (the previous phase's cleanup, `git gc` pruning loose objects)
+/// every file creation scans those thousands of inodes. Full runs write
+/// everything out (so the blocks are clean) and wait the 60 s out;
 /// `--quick` only flushes.
 fn quiet_fs(opts: &Opts) {
     flush_disks();
     if opts.quick {
         return;
     }
-    let expire = std::fs::read_to_string("/proc/sys/vm/dirty_expire_centisecs")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(3000);
-    let wait = Duration::from_millis(expire * 10 + 1_000);
+    let wait = Duration::from_secs(61);
     eprintln!("    waiting {} for recent deletions to age out", secs(wait));
     std::thread::sleep(wait);
 }
