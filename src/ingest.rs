@@ -244,9 +244,6 @@ impl Ingest {
         self
     }
 
-    /// Lets go of the packs finished merges removed, now and then, and
-    /// starts the next merge when one is due. Only between batches:
-    /// nothing is staged then.
     /// Moves the audit ref to the log's head once the writer has not
     /// moved it for [`crate::audit::REF_EVERY`] (see
     /// [`crate::audit::AuditLog::stage`]), or at once when `stopping`.
@@ -261,6 +258,9 @@ impl Ingest {
         }
     }
 
+    /// Lets go of the packs finished merges removed, now and then, and
+    /// starts the next merge when one is due. Only between batches:
+    /// nothing is staged then.
     fn tend_packs(&mut self) {
         if self.packs.reopen_due() {
             self.reopen_archive();
