@@ -359,13 +359,15 @@ impl AuditLog {
         let (events, absorbed) = self.pending(drafts, absorbed);
         let (commit, blob) =
             write_commit(archive, &events, &absorbed, durable, self.head, self.at_ref)?;
-        self.applied(Pending {
-            events,
-            blob,
-            absorbed,
-            commit,
-        });
-        self.ref_moved();
+        self.applied(
+            Pending {
+                events,
+                blob,
+                absorbed,
+                commit,
+            },
+            true,
+        );
         Ok(())
     }
 
@@ -414,7 +416,7 @@ impl AuditLog {
     }
 
     /// Notes that [`AUDIT_REF`] now points at the log's head.
-    pub fn ref_moved(&mut self) {
+    fn ref_moved(&mut self) {
         self.at_ref = self.head;
         self.moved_at = Some(std::time::Instant::now());
     }
@@ -441,14 +443,19 @@ impl AuditLog {
         archive.sync()
     }
 
-    /// Takes in events whose audit commit is now the log's head.
-    pub fn applied(&mut self, pending: Pending) {
+    /// Takes in events whose audit commit is now the log's head, and
+    /// whether [`AUDIT_REF`] moved to it (else its move is put off, see
+    /// [`AuditLog::stage`]).
+    pub fn applied(&mut self, pending: Pending, ref_moved: bool) {
         self.head = Some(pending.commit);
         self.absorbed = pending.absorbed;
         self.trail
             .write()
             .expect("events lock")
             .push(&pending.events, pending.blob);
+        if ref_moved {
+            self.ref_moved();
+        }
     }
 
     /// The events `drafts` become after the log's last one, and the
@@ -818,10 +825,7 @@ mod tests {
                     Ok(Some(also))
                 })
                 .unwrap();
-            log.applied(pending.unwrap());
-            if moved {
-                log.ref_moved();
-            }
+            log.applied(pending.unwrap(), moved);
             (commit, moved, deferred)
         };
         let on_disk = || {

@@ -853,12 +853,7 @@ impl Ingest {
                 }
                 if let Some(audit) = &mut self.audit {
                     match pending.filter(|_| logged || deferred) {
-                        Some(p) => {
-                            audit.applied(p);
-                            if logged {
-                                audit.ref_moved();
-                            }
-                        }
+                        Some(p) => audit.applied(p, logged),
                         None => {
                             let heads = [(share.to_owned(), commit)];
                             if let Err(e) = audit.append(&self.archive, drafts, &heads) {
